@@ -1,0 +1,55 @@
+"""The ``callscribe`` command line.
+
+Each subcommand lives in a module of its own that exposes ``register(subparsers)``; the
+table below is the whole list, so what the CLI can do is visible in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from callscribe.errors import CallscribeError
+
+from . import model, transcribe
+
+Handler = Callable[[argparse.Namespace], int]
+
+SUBCOMMANDS = (
+    transcribe,
+    model,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callscribe",
+        description=(
+            "Transcribe phone calls on your own machine: operator and client apart, "
+            "Russian first, no cloud."
+        ),
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say more (repeat for debug output)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except CallscribeError as exc:
+        print(f"callscribe: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

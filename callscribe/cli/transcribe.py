@@ -1,0 +1,112 @@
+"""``callscribe transcribe``: recordings in, dialogues out, no daemon needed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from callscribe.config import RenderSettings, TranscriptionSettings
+from callscribe.errors import ConfigError
+from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file, parse_channel_map
+from callscribe.transcription.batch import transcribe_all
+from callscribe.transcription.engine import Engine
+from callscribe.transcription.render import FORMATS, Format, render
+
+SUFFIX = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "transcribe",
+        help="transcribe recordings into a two-speaker dialogue",
+        description=(
+            "Transcribe call recordings on this machine. Stereo recordings are split into "
+            "operator and client by channel (left = operator by default); mono recordings "
+            "get one speaker. Reads WAV (PCM, u-law, A-law, GSM), MP3, OGG/Opus and FLAC."
+        ),
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recordings")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="dialogue text (default), json, srt, vtt"
+    )
+    parser.add_argument(
+        "--output", type=Path, metavar="DIR", help="write <name>.<format> per file into DIR"
+    )
+    parser.add_argument("--language", help="language code such as ru (default), or auto")
+    parser.add_argument("--model", help="base (default), tiny.en, a model directory or hub name")
+    parser.add_argument("--model-dir", type=Path, help="where bundled models are assembled")
+    parser.add_argument(
+        "--channels",
+        metavar="LEFT,RIGHT",
+        help="who is on each stereo channel (default operator,client)",
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads for the model (default: all)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to run the model")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar for several files"
+    )
+    parser.set_defaults(handler=run)
+
+
+def settings_from(args: argparse.Namespace) -> TranscriptionSettings:
+    overrides: dict[str, Any] = {
+        "language": args.language,
+        "model": args.model,
+        "model_dir": args.model_dir,
+        "cpu_threads": args.threads,
+        "device": args.device,
+    }
+    if args.channels:
+        overrides["channels"] = parse_channel_map(args.channels)
+    try:
+        return TranscriptionSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(problems) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    fmt: Format = args.format
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+    limits = AudioLimits(settings.max_duration_seconds, settings.max_file_bytes)
+
+    def decode(path: Path) -> CallAudio:
+        return decode_file(path, channels=settings.channels, limits=limits)
+
+    engine = Engine(settings)
+    paths: list[Path] = args.files
+    failed = 0
+    progress = _progress(len(paths), enabled=len(paths) > 1 and not args.no_progress)
+    for outcome in transcribe_all(engine, paths, decode):
+        progress.update(1)
+        if outcome.error is not None or outcome.transcript is None:
+            failed += 1
+            progress.write(f"callscribe: {outcome.error}", file=sys.stderr)
+            continue
+        text = render(outcome.transcript, fmt, RenderSettings(), source=str(outcome.item))
+        if args.output:
+            target = args.output / f"{outcome.item.stem}.{SUFFIX[fmt]}"
+            target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        else:
+            if len(paths) > 1:
+                progress.write(f"==> {outcome.item} <==")
+            progress.write(text.rstrip("\n"))
+    progress.close()
+    if failed:
+        print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _progress(total: int, *, enabled: bool) -> Any:
+    from tqdm import tqdm  # noqa: PLC0415 - only the CLI needs it
+
+    return tqdm(total=total, disable=not enabled, unit="call", file=sys.stderr, leave=False)

@@ -1,0 +1,116 @@
+"""callscribe's settings, validated in one place.
+
+Everything a user can set is declared here with its default and a short explanation; the
+CLI and (later) the daemon's TOML file only ever produce these objects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from callscribe.domain import Speaker
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DEFAULT_HALLUCINATIONS: tuple[str, ...] = (
+    # Whisper was trained on subtitled video; on silence, hold music or line noise it
+    # "hears" the credits.  These are the Russian ones seen on telephony audio.
+    r"продолжение следует",
+    r"субтитры (?:сделал|создавал|делал|подогнал|подготовил)\w*\s+\S+",
+    r"субтитры\s+\S+\s+(?:dimatorzok|диматорзок)",
+    r"(?:dima\s*torzok|диматорзок)",
+    r"редактор субтитров\s+[а-я]\.\s*[а-я]+(?:\s+корректор\s+[а-я]\.\s*[а-я]+)?",
+    r"корректор\s+[а-я]\.\s*[а-я]+",
+    r"спасибо за просмотр",
+    r"подписывайтесь на (?:наш )?канал",
+    r"ставьте лайки",
+    r"благодарю за внимание",
+)
+
+
+class TranscriptionSettings(_Section):
+    """How recordings are turned into text."""
+
+    model: str = Field(
+        "base",
+        description="'base' (bundled, multilingual), 'tiny.en' (bundled with the tiny-en "
+        "extra), a directory holding a CTranslate2 Whisper model, or a faster-whisper "
+        "hub name such as 'small' (downloaded on first use: needs internet).",
+    )
+    model_dir: Path | None = Field(
+        None, description="Where bundled models are assembled; default: the user cache."
+    )
+    language: str = Field("ru", description="Language code such as 'ru', or 'auto'.")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str | None = Field(
+        None, description="CTranslate2 compute type; default int8 on CPU, float16 on CUDA."
+    )
+    cpu_threads: int = Field(
+        0, ge=0, description="Threads for the model; 0 = one per CPU core of this machine."
+    )
+    channels: tuple[Speaker, Speaker] = Field(
+        (Speaker.OPERATOR, Speaker.CLIENT),
+        description="Who is on the left and on the right channel of a stereo recording.",
+    )
+    beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
+    batch_size: int = Field(8, ge=1, le=64, description="Speech windows decoded together.")
+    window_seconds: float = Field(
+        20.0, ge=5.0, le=30.0, description="Longest stretch of speech decoded at once."
+    )
+    vad_threshold: float = Field(0.35, gt=0.0, lt=1.0)
+    vad_min_silence_ms: int = Field(500, ge=100)
+    vad_speech_pad_ms: int = Field(600, ge=0)
+    max_duration_seconds: float = Field(4 * 3600, gt=0, description="Longest call accepted.")
+    max_file_bytes: int = Field(1 << 30, gt=0, description="Largest recording file accepted.")
+    hallucination_patterns: tuple[str, ...] = Field(
+        DEFAULT_HALLUCINATIONS,
+        description="Regular expressions for phrases Whisper invents on silence or music; "
+        "matching text is dropped and counted.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "auto" and not (2 <= len(value) <= 3 and value.isalpha()):
+            raise ValueError(f"expected a language code such as 'ru' or 'auto', got {value!r}")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct_channels(cls, value: tuple[Speaker, Speaker]) -> tuple[Speaker, Speaker]:
+        if value[0] is value[1]:
+            raise ValueError("the left and right channels must be different speakers")
+        return value
+
+    @property
+    def effective_compute_type(self) -> str:
+        if self.compute_type:
+            return self.compute_type
+        return "float16" if self.device == "cuda" else "int8"
+
+    @property
+    def effective_cpu_threads(self) -> int:
+        return self.cpu_threads or os.cpu_count() or 1
+
+
+class RenderSettings(_Section):
+    """How a transcript is written for people."""
+
+    operator_label: str = "Оператор"
+    client_label: str = "Клиент"
+    unknown_label: str = "Собеседник"
+
+    def label(self, speaker: Speaker) -> str:
+        return {
+            Speaker.OPERATOR: self.operator_label,
+            Speaker.CLIENT: self.client_label,
+            Speaker.UNKNOWN: self.unknown_label,
+        }[speaker]

@@ -1,0 +1,140 @@
+"""Batched Whisper decoding of speech windows, with word timings.
+
+This talks to faster-whisper's CTranslate2 model directly rather than through
+``WhisperModel.transcribe``: windows of several tracks and calls share one batch, inputs
+are not padded to 30 s (see ``windows.py``), and the number of real frames handed to the
+aligner is exact (``BatchedInferencePipeline`` rounds it up, which reads past the encoder
+output on short inputs and corrupts memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
+
+TRAILING_SILENCE = 16_000  # samples (one second) appended to every window
+MAX_TOKENS = 440  # the decoder's context is 448 tokens, the prompt takes four
+PREPEND_PUNCTUATION = "\"'“¿([{-«"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、»…"
+SECONDS_PER_ENCODER_FRAME = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    start: float  # seconds from the start of the window
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class WindowText:
+    """What Whisper heard in one window."""
+
+    words: tuple[Word, ...]
+    avg_logprob: float
+    no_speech_prob: float
+
+
+class WindowDecoder:
+    """Turns batches of 16 kHz windows into timed words; no state between batches."""
+
+    def __init__(self, model: WhisperModel, *, beam_size: int) -> None:
+        self._model = model
+        self._beam_size = beam_size
+        self._tokenizers: dict[str, Tokenizer] = {}
+
+    def tokenizer(self, language: str) -> Tokenizer:
+        if language not in self._tokenizers:
+            multilingual = bool(self._model.model.is_multilingual)
+            self._tokenizers[language] = Tokenizer(
+                self._model.hf_tokenizer,
+                multilingual,
+                task="transcribe",
+                language=language if multilingual else "en",
+            )
+        return self._tokenizers[language]
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        # Without a pause after the last word Whisper decodes as if speech went on, and
+        # tends to say the last sentence again.  The extractor appends one frame past
+        # the end of the audio; drop it, as faster-whisper does.
+        padded = np.concatenate([audio, np.zeros(TRAILING_SILENCE, dtype=np.float32)])
+        features: np.ndarray = self._model.feature_extractor(padded)[..., :-1]
+        return features
+
+    def decode(self, audios: Sequence[np.ndarray], language: str) -> list[WindowText]:
+        """Decode one batch of windows, all in one language."""
+        features = [self.features(audio) for audio in audios]
+        frames = [f.shape[-1] for f in features]
+        # The encoder's first convolution has stride 2: keep the length even.
+        width = max(frames) + max(frames) % 2
+        batch = np.stack([np.pad(f, ((0, 0), (0, width - f.shape[-1]))) for f in features])
+        encoded = self._model.encode(np.ascontiguousarray(batch, dtype=np.float32))
+        tokenizer = self.tokenizer(language)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        generated = self._model.model.generate(
+            encoded,
+            [prompt] * len(features),
+            beam_size=self._beam_size,
+            max_length=MAX_TOKENS + len(prompt),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,))),
+        )
+        texts = [[t for t in result.sequences_ids[0] if t < tokenizer.eot] for result in generated]
+        alignments = self._model.model.align(
+            encoded, tokenizer.sot_sequence, texts, frames, median_filter_width=7
+        )
+        return [
+            WindowText(
+                words=tuple(_words(tokenizer, tokens, alignment)) if tokens else (),
+                avg_logprob=_avg_logprob(result),
+                no_speech_prob=float(result.no_speech_prob),
+            )
+            for tokens, result, alignment in zip(texts, generated, alignments, strict=True)
+        ]
+
+
+def _avg_logprob(result: Any) -> float:
+    # CTranslate2 returns the length-normalised score; undo it as faster-whisper does.
+    length = len(result.sequences_ids[0])
+    return float(result.scores[0]) * length / (length + 1)
+
+
+def _words(tokenizer: Tokenizer, tokens: list[int], alignment: Any) -> list[Word]:
+    """Word timings from the cross-attention alignment (after faster-whisper)."""
+    words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+    if len(word_tokens) <= 1:
+        return []
+    text_indices = np.array([pair[0] for pair in alignment.alignments])
+    time_indices = np.array([pair[1] for pair in alignment.alignments])
+    boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+    jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
+    jump_times = time_indices[jumps] * SECONDS_PER_ENCODER_FRAME
+    probabilities = alignment.text_token_probs
+    timed = [
+        {
+            "word": word,
+            "tokens": tokens_of_word,
+            "start": float(jump_times[begin]),
+            "end": float(jump_times[finish]),
+            "probability": float(np.mean(probabilities[begin:finish])) if finish > begin else 0.0,
+        }
+        for word, tokens_of_word, begin, finish in zip(
+            words, word_tokens, boundaries[:-1], boundaries[1:], strict=False
+        )
+    ]
+    merge_punctuations(timed, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
+    return [
+        Word(item["word"], item["start"], item["end"], item["probability"])
+        for item in timed
+        if item["word"].strip()
+    ]

@@ -1,0 +1,160 @@
+"""The transcription engine: calls in, dialogues out.
+
+One :class:`Engine` per process holds the model (loaded once; loading costs a second and
+~300 MB).  ``transcribe_many`` decodes the speech windows of several calls together, so a
+queue of short calls keeps the batch full.  It is safe to call from several threads; calls
+are serialised on the model, which already uses every core it was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from faster_whisper import WhisperModel
+
+from callscribe.config import TranscriptionSettings
+from callscribe.domain import Timings, Transcript
+from callscribe.errors import ModelError
+from callscribe.transcription.audio import CallAudio
+from callscribe.transcription.decoder import WindowDecoder, WindowText
+from callscribe.transcription.hallucinations import HallucinationFilter
+from callscribe.transcription.models import resolve_model
+from callscribe.transcription.segments import TimedWord, build_segments
+from callscribe.transcription.windows import VadSettings, Window, plan_windows
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """faster-whisper with VAD-packed, batched, per-channel decoding."""
+
+    def __init__(self, settings: TranscriptionSettings) -> None:
+        self.settings = settings
+        path = resolve_model(settings.model, settings.model_dir)
+        try:
+            self._model = WhisperModel(
+                path,
+                device=settings.device,
+                compute_type=settings.effective_compute_type,
+                cpu_threads=settings.effective_cpu_threads,
+                num_workers=1,
+                local_files_only=path != settings.model,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(f"could not load the model {settings.model!r}: {exc}") from exc
+        self._decoder = WindowDecoder(self._model, beam_size=settings.beam_size)
+        self._hallucinations = HallucinationFilter(settings.hallucination_patterns)
+        self._vad = VadSettings(
+            threshold=settings.vad_threshold,
+            min_silence_ms=settings.vad_min_silence_ms,
+            speech_pad_ms=settings.vad_speech_pad_ms,
+            window_seconds=settings.window_seconds,
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.model
+
+    def transcribe(self, call: CallAudio) -> Transcript:
+        return self.transcribe_many([call])[0]
+
+    def transcribe_many(self, calls: Sequence[CallAudio]) -> list[Transcript]:
+        """Transcripts of these calls, in the same order."""
+        if not calls:
+            return []
+        with self._lock:
+            started = time.perf_counter()
+            windows = plan_windows(calls, self._vad)
+            vad_seconds = time.perf_counter() - started
+            languages = self._languages(calls, windows)
+            started = time.perf_counter()
+            texts = self._decode(calls, windows, languages)
+            recognition_seconds = time.perf_counter() - started
+        return self._assemble(
+            calls,
+            windows,
+            texts,
+            languages,
+            Timings(vad=vad_seconds, recognition=recognition_seconds),
+        )
+
+    def _decode(
+        self, calls: Sequence[CallAudio], windows: Sequence[Window], languages: Sequence[str]
+    ) -> list[WindowText]:
+        texts: dict[int, WindowText] = {}
+        by_language: dict[str, list[int]] = defaultdict(list)
+        for index, window in enumerate(windows):
+            by_language[languages[window.call]].append(index)
+        for language, indexes in by_language.items():
+            # Windows of similar length share a batch, so little of it is padding.
+            indexes.sort(key=lambda i: windows[i].length)
+            size = self.settings.batch_size
+            for batch in (indexes[i : i + size] for i in range(0, len(indexes), size)):
+                decoded = self._decoder.decode([windows[i].audio(calls) for i in batch], language)
+                texts.update(zip(batch, decoded, strict=True))
+        return [texts[i] for i in range(len(windows))]
+
+    def _languages(self, calls: Sequence[CallAudio], windows: Sequence[Window]) -> list[str]:
+        if self.settings.language != "auto":
+            return [self.settings.language] * len(calls)
+        if not self._model.model.is_multilingual:
+            return ["en"] * len(calls)
+        longest: dict[int, Window] = {}
+        for window in windows:
+            if window.call not in longest or window.length > longest[window.call].length:
+                longest[window.call] = window
+        detected = ["en"] * len(calls)
+        for call_index, window in longest.items():
+            features = self._decoder.features(window.audio(calls))
+            language, probability, _ = self._model.detect_language(features=features)
+            log.info("%s: language %s (p=%.2f)", calls[call_index].source, language, probability)
+            detected[call_index] = language
+        return detected
+
+    def _assemble(
+        self,
+        calls: Sequence[CallAudio],
+        windows: Sequence[Window],
+        texts: Sequence[WindowText],
+        languages: Sequence[str],
+        batch_timings: Timings,
+    ) -> list[Transcript]:
+        words: dict[int, list[TimedWord]] = defaultdict(list)
+        for window, text in zip(windows, texts, strict=True):
+            for word in text.words:
+                piece, start, end = window.locate(word.start, word.end)
+                words[piece.call].append(
+                    TimedWord(
+                        speaker=calls[piece.call].tracks[piece.track].speaker,
+                        stretch=piece.start,
+                        start=start,
+                        end=end,
+                        text=word.text,
+                        probability=word.probability,
+                        no_speech_prob=text.no_speech_prob,
+                    )
+                )
+        total_audio = sum(call.duration for call in calls) or 1.0
+        transcripts = []
+        for index, call in enumerate(calls):
+            segments, dropped = build_segments(words[index], self._hallucinations)
+            share = call.duration / total_audio  # batch time split by audio length
+            transcripts.append(
+                Transcript(
+                    segments=segments,
+                    duration=round(call.duration, 3),
+                    language=languages[index],
+                    model=self.settings.model,
+                    dropped_hallucinations=dropped,
+                    timings=Timings(
+                        vad=round(batch_timings.vad * share, 3),
+                        recognition=round(batch_timings.recognition * share, 3),
+                    ),
+                )
+            )
+        return transcripts
