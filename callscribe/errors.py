@@ -6,10 +6,17 @@ The tree::
     ├── ConfigError           a setting is missing or wrong (names the key and the file)
     ├── ModelError            the speech model cannot be found, assembled or verified
     ├── TranscriptionError    a recording cannot be turned into text
-    │   └── AudioError        the file itself is unreadable, empty, too long or too big
-    ├── SourceError           a PBX event cannot be accepted
+    │   ├── AudioError        the file itself is unreadable, empty, too long or too big
+    │   ├── DecoderCrashError      the decoder process died or hung on it (retried: the next
+    │                         attempt gets a fresh process)
+    │   └── RecognitionError  the model failed on decoded audio (retried)
+    ├── SourceError           a PBX event cannot be accepted (``status``: the HTTP answer
+    │                         a webhook gets: 400 malformed, 401 not authenticated)
+    ├── FetchError            a recording cannot be downloaded or read (``retryable``:
+    │                         not ready yet or a network hiccup, versus refused for good)
+    ├── StoreError            the database is unusable (corrupt, wrong schema, disk full)
     └── SinkError             a helpdesk did not take the transcript (``retryable`` says
-                              whether trying again later can help)
+                              whether trying again later can help, ``retry_after`` when)
 
 An error's message is written for the PBX admin who reads it in the journal or the
 terminal: what went wrong, where, and when it helps, what to do.  A class's docstring is
@@ -21,6 +28,11 @@ from __future__ import annotations
 
 class CallscribeError(Exception):
     """callscribe failed."""
+
+    #: Whether the same operation may succeed later (a server back up, a file complete).
+    retryable: bool = False
+    #: Seconds the other side asked us to wait before trying again, if it said.
+    retry_after: float | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -38,6 +50,18 @@ class TranscriptionError(CallscribeError):
     """The recording could not be transcribed."""
 
 
+class DecoderCrashError(TranscriptionError):
+    """The decoder process died or hung on this recording."""
+
+    retryable = True
+
+
+class RecognitionError(TranscriptionError):
+    """Speech recognition failed on decoded audio (the model ran out of memory, say)."""
+
+    retryable = True
+
+
 class AudioError(TranscriptionError):
     """The recording could not be read."""
 
@@ -50,10 +74,32 @@ class AudioError(TranscriptionError):
 class SourceError(CallscribeError):
     """A call event could not be accepted."""
 
+    def __init__(self, message: str | None = None, *, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class FetchError(CallscribeError):
+    """The recording could not be fetched."""
+
+    def __init__(
+        self, message: str | None = None, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreError(CallscribeError):
+    """The database cannot be used."""
+
 
 class SinkError(CallscribeError):
     """The transcript could not be delivered."""
 
-    def __init__(self, message: str | None = None, *, retryable: bool) -> None:
+    def __init__(
+        self, message: str | None = None, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
         self.retryable = retryable
+        self.retry_after = retry_after
         super().__init__(message)

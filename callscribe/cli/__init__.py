@@ -12,13 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from callscribe.errors import CallscribeError
+from callscribe.logsetup import configure_logging
 
-from . import model, transcribe
+from . import config, model, run, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
 SUBCOMMANDS = (
+    run,
     transcribe,
+    config,
     model,
 )
 
@@ -43,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # The service reports what it does at INFO; a one-shot command stays quiet unless asked.
+    configure_logging(
+        args.verbose, default=logging.INFO if args.command == "run" else logging.WARNING
+    )
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -1,23 +1,14 @@
-"""callscribe's settings, validated in one place.
-
-Everything a user can set is declared here with its default and a short explanation; the
-CLI and (later) the daemon's TOML file only ever produce these objects.
-"""
+"""Settings of the transcription core and of how transcripts are written for people."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from callscribe.config.base import ConfigModel, ConfigPath
 from callscribe.domain import Speaker
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 DEFAULT_HALLUCINATIONS: tuple[str, ...] = (
     # Whisper was trained on subtitled video; on silence, hold music or line noise it
@@ -35,7 +26,7 @@ DEFAULT_HALLUCINATIONS: tuple[str, ...] = (
 )
 
 
-class TranscriptionSettings(_Section):
+class TranscriptionSettings(ConfigModel):
     """How recordings are turned into text."""
 
     model: str = Field(
@@ -44,7 +35,7 @@ class TranscriptionSettings(_Section):
         "extra), a directory holding a CTranslate2 Whisper model, or a faster-whisper "
         "hub name such as 'small' (downloaded on first use: needs internet).",
     )
-    model_dir: Path | None = Field(
+    model_dir: ConfigPath | None = Field(
         None, description="Where bundled models are assembled; default: the user cache."
     )
     language: str = Field("ru", description="Language code such as 'ru', or 'auto'.")
@@ -101,7 +92,7 @@ class TranscriptionSettings(_Section):
         return self.cpu_threads or os.cpu_count() or 1
 
 
-class RenderSettings(_Section):
+class RenderSettings(ConfigModel):
     """How a transcript is written for people."""
 
     operator_label: str = "Оператор"

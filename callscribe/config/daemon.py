@@ -1,0 +1,75 @@
+"""Settings of the long-running service: where it keeps state, what it listens on, how
+hard it works and how patiently it retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from callscribe.config.base import ConfigModel, ConfigPath
+
+
+class DaemonSettings(ConfigModel):
+    state_dir: ConfigPath = Field(
+        Path("/var/lib/callscribe"),
+        description="Database and fetched recordings live here (systemd: StateDirectory).",
+    )
+    database: ConfigPath | None = Field(
+        None, description="SQLite file; default state_dir/callscribe.db"
+    )
+    listen: str = Field(
+        "127.0.0.1:8680", description="host:port of the webhook and metrics HTTP server"
+    )
+    fetch_workers: int = Field(4, ge=1, le=64)
+    transcribe_batch: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Queued calls transcribed together (their windows share batches).",
+    )
+    delivery_workers: int = Field(4, ge=1, le=64)
+    lease_seconds: float = Field(
+        60.0,
+        ge=5.0,
+        description="A job whose worker stops renewing it for this long is taken again.",
+    )
+    heartbeat_seconds: float = Field(10.0, ge=1.0)
+    sweep_seconds: float = Field(15.0, ge=1.0)
+    max_stalls: int = Field(
+        3, ge=1, description="Workers that died holding a job before it is declared dead."
+    )
+    stop_timeout_seconds: float = Field(
+        75.0,
+        ge=1.0,
+        description="On stop, running jobs get this long to finish (keep under TimeoutStopSec).",
+    )
+    max_webhook_bytes: int = Field(1 << 20, ge=1024)
+    max_recording_bytes: int = Field(100 << 20, ge=1024)
+    keep_recordings: bool = Field(
+        False, description="Keep fetched recordings after every delivery finished."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port such as 127.0.0.1:8680, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.state_dir / "callscribe.db"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.state_dir / "recordings"

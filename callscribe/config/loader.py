@@ -1,0 +1,104 @@
+"""Read the configuration: TOML file, then environment overrides, then validation.
+
+Environment variables override single keys: ``CALLSCRIBE_DAEMON__LISTEN=0.0.0.0:8680``
+sets ``[daemon] listen``, ``CALLSCRIBE_SINKS__ARCHIVE__PATH=/srv/a.jsonl`` sets
+``[sinks.archive] path``.  Values are read as TOML values when they parse as one
+(numbers, booleans, arrays) and as plain strings otherwise.  Relative paths in the file
+are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from callscribe.config.settings import Settings
+from callscribe.connectors.registry import SINKS, SOURCES
+from callscribe.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/callscribe/callscribe.toml")
+ENV_PREFIX = "CALLSCRIBE_"
+ENV_SEPARATOR = "__"
+
+
+def load_settings(
+    path: Path = DEFAULT_CONFIG,
+    *,
+    environ: Mapping[str, str] | None = None,
+    credentials_dir: Path | None = None,
+) -> Settings:
+    """The validated settings, or a ConfigError listing every problem with its key."""
+    environ = os.environ if environ is None else environ
+    data = apply_environment(read_toml(path), environ)
+    context = {
+        "base_dir": path.resolve().parent,
+        "environ": environ,
+        "credentials_dir": credentials_dir or environ.get("CREDENTIALS_DIRECTORY"),
+    }
+    try:
+        return Settings.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, path)) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} does not exist (give another one with --config)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split(ENV_SEPARATOR)]
+        if not all(keys):
+            raise ConfigError(f"environment variable {name}: empty key in the name")
+        table = data
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"environment variable {name}: {key} is not a table")
+        table[keys[-1]] = _value(value)
+    return data
+
+
+def _value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def explain(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: {exc.error_count()} problem(s):"]
+    for error in exc.errors(include_url=False):
+        location = [str(part) for part in error["loc"]]
+        # Pydantic names the connector type inside a source or sink's path; the admin
+        # wrote [sinks.archive], not [sinks.archive.jsonl].
+        if (
+            len(location) > 2
+            and location[0] in ("sources", "sinks")
+            and (location[2] in SOURCES or location[2] in SINKS)
+        ):
+            del location[2]
+        where = ".".join(location) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (a typo?)"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)

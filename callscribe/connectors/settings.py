@@ -1,0 +1,35 @@
+"""Settings every source shares: how its recordings may be fetched and which channel is
+which speaker."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from callscribe.config.base import ConfigModel
+from callscribe.domain import Speaker
+
+
+class SourceSettings(ConfigModel):
+    channels: tuple[Speaker, Speaker] | None = Field(
+        None,
+        description="Who is on the left and right channel of this source's stereo "
+        "recordings; default: [transcription] channels.",
+    )
+    recording_hosts: tuple[str, ...] = Field(
+        (),
+        description="Hosts recordings may be downloaded from ('files.example.com', "
+        "'*.example.com'); empty: any public host.",
+    )
+    allow_private_hosts: bool = Field(
+        False,
+        description="Allow recording URLs on private networks (an on-prem PBX on the LAN). "
+        "Loopback and link-local addresses stay refused.",
+    )
+    allow_http: bool = Field(
+        False, description="Allow plain http:// recording URLs (https only by default)."
+    )
+    loopback_ports: tuple[int, ...] = Field(
+        (),
+        description="Ports on this machine the recordings may come from (a PBX web server "
+        "on the same host, e.g. [8088]); every other local port stays refused.",
+    )

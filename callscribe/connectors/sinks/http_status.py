@@ -1,0 +1,72 @@
+"""How an HTTP API's answer translates into delivered, retry later, or give up.
+
+Shared by every sink that posts over HTTP (reliability requirement R-OUT-2): 2xx is
+delivered; 408, 429 and 5xx are retried, honouring Retry-After; redirects are not
+followed (an API that moved needs its URL fixed, and following could leak credentials
+to another host); every other 4xx is a permanent refusal, kept with the API's reason.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+
+from callscribe.errors import SinkError
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+MAX_REASON_CHARS = 300
+
+
+def check_response(sink: str, response: httpx.Response) -> None:
+    """Return if the API accepted the request; raise SinkError saying why not."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    reason = f"{sink}: {response.request.method} {_url(response.request.url)} answered {status}"
+    detail = _detail(response)
+    if detail:
+        reason += f": {detail}"
+    if 300 <= status < 400:
+        location = response.headers.get("location", "?")
+        raise SinkError(
+            f"{reason} (redirect to {location}; check the URL in the sink's settings)",
+            retryable=False,
+        )
+    retryable = status in RETRYABLE_STATUSES or status >= 500
+    raise SinkError(reason, retryable=retryable, retry_after=retry_after(response))
+
+
+def transport_error(sink: str, request_url: str, exc: httpx.HTTPError) -> SinkError:
+    """Timeouts and connection failures: the API may be back later."""
+    return SinkError(f"{sink}: {_url(httpx.URL(request_url))}: {exc!r}", retryable=True)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _url(url: httpx.URL) -> str:
+    # Query strings carry API tokens (Okdesk's api_token); never log or store them.
+    return str(url.copy_with(query=None))
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except (UnicodeDecodeError, httpx.HTTPError):
+        return ""
+    text = " ".join(text.split())
+    return text[:MAX_REASON_CHARS] + ("…" if len(text) > MAX_REASON_CHARS else "")

@@ -1,0 +1,62 @@
+"""POST every finished call as JSON to a URL of your choice (docs/sinks/webhook.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+from pydantic import AnyHttpUrl, Field
+
+from callscribe.config import RenderSettings
+from callscribe.config.base import ConfigModel, SecretValue
+from callscribe.connectors.sinks.http_status import check_response, transport_error
+from callscribe.connectors.sinks.payload import call_document
+from callscribe.domain import Call, Transcript
+
+
+class WebhookSinkConfig(ConfigModel):
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    token: SecretValue | None = Field(None, description="Sent as 'Authorization: Bearer …'.")
+    timeout_seconds: float = Field(30.0, gt=0, le=120)
+
+
+class WebhookSink:
+    def __init__(self, name: str, config: WebhookSinkConfig, labels: RenderSettings) -> None:
+        self.name = name
+        self._url = str(config.url)
+        self._labels = labels
+        headers = {"user-agent": "callscribe"}
+        if config.token is not None:
+            headers["authorization"] = f"Bearer {config.token.reveal()}"
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(
+                config.timeout_seconds, connect=min(10.0, config.timeout_seconds)
+            ),
+            follow_redirects=False,
+        )
+
+    async def deliver(self, call: Call, transcript: Transcript | None, key: str) -> str | None:
+        document = call_document(call, transcript, key, self._labels)
+        try:
+            response = await self._client.post(
+                self._url, json=document, headers={"idempotency-key": key}
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, self._url, exc) from exc
+        check_response(self.name, response)
+        return _remote_id(response)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _remote_id(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("id"), str | int):
+        return str(body["id"])
+    return None

@@ -1,0 +1,102 @@
+"""``callscribe run``: the daemon's lifecycle.
+
+Start-up order matters because READY means ready (R-SD-3): the database is opened and
+checked, the model loaded, the HTTP listener bound, and only then are sources, workers
+and the scheduler started and systemd told READY=1.  On SIGTERM the daemon stops taking
+work, lets running jobs finish within the stop timeout and gives back the rest; SIGHUP
+reloads the configuration (a bad new file is reported and the old one kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from callscribe.config.loader import load_settings
+from callscribe.config.settings import Settings
+from callscribe.daemon.runtime import Runtime
+from callscribe.daemon.systemd import Notifier, watchdog_loop
+from callscribe.errors import CallscribeError
+from callscribe.store.async_store import AsyncStore
+from callscribe.store.sqlite import SqliteStore
+from callscribe.transcription.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+async def serve(config_path: Path) -> int:
+    """Run until stopped; the exit status for the process."""
+    settings = load_settings(config_path)
+    notifier = Notifier.from_environment()
+    settings.daemon.state_dir.mkdir(parents=True, exist_ok=True)
+    store = AsyncStore(SqliteStore(settings.daemon.database_path))
+    try:
+        notifier.status("loading the speech model")
+        engine = await asyncio.to_thread(Engine, settings.transcription)
+        stop = asyncio.Event()
+        reload = asyncio.Event()
+        _install_signals(stop, reload)
+        runtime = Runtime(settings, store, engine)
+        # The watchdog runs from the event loop for the whole life of the process, reload
+        # included: systemd restarts us if the loop is ever blocked that long.
+        # (a lambda, not runtime.status: a reload replaces ``runtime``)
+        watchdog = asyncio.create_task(watchdog_loop(notifier, lambda: runtime.status()))  # noqa: PLW0108
+        try:
+            while True:
+                await runtime.start()
+                notifier.ready(runtime.status())
+                await _first(stop, reload)
+                if stop.is_set():
+                    notifier.stopping()
+                    await runtime.stop(settings.daemon.stop_timeout_seconds)
+                    return 0
+                reload.clear()
+                notifier.reloading()
+                settings, engine = await _reloaded(config_path, settings, engine)
+                await runtime.stop(settings.daemon.stop_timeout_seconds)
+                runtime = Runtime(settings, store, engine)
+        finally:
+            watchdog.cancel()
+    finally:
+        await store.aclose()
+
+
+async def _reloaded(path: Path, current: Settings, engine: Engine) -> tuple[Settings, Engine]:
+    try:
+        fresh = load_settings(path)
+    except CallscribeError as exc:
+        log.error("configuration not reloaded, keeping the running one: %s", exc)
+        return current, engine
+    if fresh.daemon.database_path != current.daemon.database_path:
+        log.error("the database path cannot change on reload; restart the service instead")
+        return current, engine
+    if fresh.transcription != current.transcription:
+        log.info("transcription settings changed: loading the model again")
+        engine = await asyncio.to_thread(Engine, fresh.transcription)
+    log.info("configuration reloaded from %s", path)
+    return fresh, engine
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _install_signals(stop: asyncio.Event, reload: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+
+
+def run(config_path: Path) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(serve(config_path))
+    return 130

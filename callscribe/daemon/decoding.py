@@ -1,0 +1,82 @@
+"""Decode untrusted recordings in a separate, limited process.
+
+A recording comes from a webhook URL or a shared folder; a codec bug triggered by a
+crafted file must cost that file, not the daemon (reliability requirement R-AUD-1).  The
+decoder runs in a small pool of worker processes with an address-space limit; a worker
+that crashes or hangs past the time limit is killed and the pool rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import resource
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from callscribe.domain import Speaker
+from callscribe.errors import AudioError, DecoderCrashError
+from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file
+
+log = logging.getLogger(__name__)
+
+ADDRESS_SPACE_LIMIT = 4 << 30  # decoded audio of a 4-hour stereo call is ~1.8 GB
+# Files are bounded by AudioLimits before decoding (a 4-hour call decodes in well under a
+# minute), so this only stops a decoder stuck in a loop.
+TIME_LIMIT_SECONDS = 600.0
+
+
+def _limit_worker() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+
+
+def _decode(path: str, channels: tuple[Speaker, Speaker], limits: AudioLimits) -> CallAudio:
+    return decode_file(Path(path), channels=channels, limits=limits)
+
+
+class DecoderPool:
+    def __init__(self, workers: int = 1, *, time_limit: float = TIME_LIMIT_SECONDS) -> None:
+        self._workers = workers
+        self._time_limit = time_limit
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        # "spawn": the daemon runs threads (model, SQLite); forking them is unsafe.
+        return concurrent.futures.ProcessPoolExecutor(
+            self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_worker,
+        )
+
+    async def decode(
+        self, path: Path, channels: tuple[Speaker, Speaker], limits: AudioLimits
+    ) -> CallAudio:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, _decode, str(path), channels, limits)
+        try:
+            return await asyncio.wait_for(future, self._time_limit)
+        except AudioError:
+            raise
+        except TimeoutError:
+            self._restart(f"decoding {path.name} took longer than {self._time_limit:.0f} s")
+            raise DecoderCrashError(
+                f"{path.name}: decoding did not finish within {self._time_limit:.0f} s"
+            ) from None
+        except (BrokenProcessPool, MemoryError) as exc:
+            self._restart(f"the decoder process died on {path.name}")
+            raise DecoderCrashError(
+                f"{path.name}: the decoder crashed on this file ({type(exc).__name__})"
+            ) from None
+
+    def _restart(self, why: str) -> None:
+        log.warning("%s; restarting the decoder processes", why)
+        old = self._pool
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.kill()  # a hung decoder ignores polite requests
+        old.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,125 @@
+"""The daemon's Prometheus metrics, served at ``/metrics``.
+
+Every series is named ``callscribe_…``.  Counters are incremented where things happen
+(the HTTP server, the pipeline, the sinks); the job gauges are refreshed from the store's
+own figures before each scrape, so they are right after a restart and for every machine
+sharing a PostgreSQL store.
+
+Each :class:`Metrics` owns a private registry rather than prometheus_client's global
+one: a test (or two daemons in one process) can create as many as it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from callscribe.store.base import JobKind, JobState
+
+NAMESPACE = "callscribe"
+
+
+class Metrics:
+    """Counters and gauges of one daemon, in their own registry."""
+
+    content_type: str = CONTENT_TYPE_LATEST
+    """The ``Content-Type`` of :meth:`render`'s output (the Prometheus text format)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.calls_received = Counter(
+            "calls_received",
+            "Calls stored for the first time, by source (duplicates are not counted).",
+            ["source"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "webhooks",
+            "Webhook requests answered, by source and HTTP status.",
+            ["source", "status"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.transcription_seconds = Counter(
+            "transcription_seconds",
+            "Wall-clock seconds spent transcribing.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.audio_seconds = Counter(
+            "audio_seconds",
+            "Seconds of call audio transcribed.",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "deliveries",
+            "Delivery attempts, by sink and outcome (delivered, retry, failed).",
+            ["sink", "outcome"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.jobs = Gauge(
+            "jobs",
+            "Jobs in the store, by kind and state.",
+            ["kind", "state"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.queue_lag = Gauge(
+            "queue_lag_seconds",
+            "Age of the oldest queued job whose time has come (0 when none is waiting).",
+            namespace=NAMESPACE,
+            registry=r,
+        )
+
+    def webhook(self, source: str, status: int) -> None:
+        """Count one answered webhook request."""
+        self.webhooks.labels(source=source, status=str(status)).inc()
+
+    def received(self, source: str, *, duplicate: bool = False) -> None:
+        """Count one event the store accepted; a duplicate is not a new call.  Called by
+        the daemon's ingest, which every source (webhook or running) goes through."""
+        # Touching the label makes the series exist (at 0) from the first event on.
+        counter = self.calls_received.labels(source=source)
+        if not duplicate:
+            counter.inc()
+
+    def transcribed(self, transcription_seconds: float, audio_seconds: float) -> None:
+        """Count one batch of transcriptions: wall-clock seconds and seconds of audio."""
+        self.transcription_seconds.inc(max(0.0, transcription_seconds))
+        self.audio_seconds.inc(max(0.0, audio_seconds))
+
+    def delivered(self, sink: str, outcome: str) -> None:
+        """Count one delivery attempt's outcome (``delivered``, ``retry``, ``failed``)."""
+        self.deliveries.labels(sink=sink, outcome=outcome).inc()
+
+    def refresh(
+        self,
+        counts: Mapping[tuple[JobKind, JobState], int],
+        oldest_queued_at: datetime | None,
+        now: datetime | None = None,
+    ) -> None:
+        """Set the job gauges from the store's figures (``Store.job_counts`` and
+        ``Store.oldest_queued_at``); ``now`` defaults to the current time (tests pass it).
+
+        Every kind × state pair is set, zero when absent, so a series drops to 0 instead
+        of keeping its last value when the last job of its kind leaves that state.
+        """
+        for kind in JobKind:
+            for state in JobState:
+                self.jobs.labels(kind=kind.value, state=state.value).set(
+                    counts.get((kind, state), 0)
+                )
+        now = now or datetime.now(UTC)
+        lag = 0.0 if oldest_queued_at is None else (now - oldest_queued_at).total_seconds()
+        self.queue_lag.set(max(0.0, lag))
+
+    def render(self) -> bytes:
+        """Every metric in the Prometheus text exposition format."""
+        return generate_latest(self.registry)

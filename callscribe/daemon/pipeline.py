@@ -1,0 +1,144 @@
+"""The three stages a call goes through in the daemon: fetch, transcribe, deliver.
+
+Each stage handler receives jobs claimed by a worker (``workers.py``) and settles every
+one of them: completes it (which queues the next stage in the same transaction), retries
+it later, or buries it with the reason.  Transcription never runs on the event loop:
+decoding happens in a separate process (``decoding.py``) and recognition in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from callscribe.config.routes import sinks_for
+from callscribe.config.settings import Settings
+from callscribe.connectors.base import Sink
+from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
+from callscribe.daemon.decoding import DecoderPool
+from callscribe.daemon.metrics import Metrics
+from callscribe.daemon.workers import Doorbell, settle_failure
+from callscribe.domain import Call, Recording, Speaker
+from callscribe.errors import CallscribeError, RecognitionError
+from callscribe.retry import DELIVERY, FETCH, TRANSCRIBE
+from callscribe.store.async_store import AsyncStore
+from callscribe.store.base import Job, JobKind
+from callscribe.transcription.audio import AudioLimits, CallAudio
+from callscribe.transcription.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    settings: Settings
+    store: AsyncStore
+    engine: Engine
+    decoder: DecoderPool
+    fetcher: RecordingFetcher
+    fetch_policies: Mapping[str, FetchPolicy]  # by source name
+    sinks: Mapping[str, Sink]
+    metrics: Metrics
+    doorbells: Mapping[JobKind, Doorbell]
+
+    async def fetch(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            call = await self.store.call(job.call_id)
+            location = call.event.recordings[0].location
+            policy = self.fetch_policies.get(call.event.source, FetchPolicy())
+            target = self.settings.daemon.recordings_dir / str(call.id)
+            try:
+                fetched = await self.fetcher.fetch(location, policy, target)
+            except CallscribeError as exc:
+                await settle_failure(self.store, job, exc, FETCH)
+                continue
+            recording = Recording(
+                call.id, str(fetched.path), fetched.size, fetched.sha256, datetime.now(UTC)
+            )
+            await self.store.complete_fetch(job, recording)
+            self.doorbells[JobKind.TRANSCRIBE].ring()
+
+    async def transcribe(self, jobs: Sequence[Job]) -> None:
+        decoded = await asyncio.gather(*(self._decode(job) for job in jobs))
+        ready = [(job, call, audio) for job, call, audio, _ in decoded if audio is not None]
+        decode_seconds = {job.id: seconds for job, _, _, seconds in decoded}
+        if not ready:
+            return
+        started = time.perf_counter()
+        try:
+            transcripts = await asyncio.to_thread(
+                self.engine.transcribe_many, [audio for _, _, audio in ready]
+            )
+        except Exception as exc:
+            log.exception("recognition failed for calls %s", [call.id for _, call, _ in ready])
+            for job, _, _ in ready:
+                error = RecognitionError(f"speech recognition failed: {exc!r}")
+                await settle_failure(self.store, job, error, TRANSCRIBE)
+            return
+        self.metrics.transcribed(
+            time.perf_counter() - started, sum(audio.duration for _, _, audio in ready)
+        )
+        for (job, call, _), transcript in zip(ready, transcripts, strict=True):
+            timings = dataclasses.replace(
+                transcript.timings, decode=round(decode_seconds[job.id], 3)
+            )
+            transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
+            routed = sinks_for(self.settings.routes, call.event)
+            await self.store.complete_transcribe(job, transcript, routed)
+        self.doorbells[JobKind.DELIVER].ring()
+
+    async def _decode(self, job: Job) -> tuple[Job, Call, CallAudio | None, float]:
+        call = await self.store.call(job.call_id)
+        recording = await self.store.recording(job.call_id)
+        if recording is None:  # cannot happen unless the database was edited by hand
+            await settle_failure(
+                self.store, job, CallscribeError("no recording stored"), TRANSCRIBE
+            )
+            return job, call, None, 0.0
+        started = time.perf_counter()
+        try:
+            audio = await self.decoder.decode(
+                Path(recording.path), self._channels(call), self._limits()
+            )
+        except CallscribeError as exc:
+            await settle_failure(self.store, job, exc, TRANSCRIBE)
+            return job, call, None, 0.0
+        return job, call, audio, time.perf_counter() - started
+
+    def _channels(self, call: Call) -> tuple[Speaker, Speaker]:
+        ref = call.event.recordings[0]
+        source = self.settings.sources.get(call.event.source)
+        return (
+            ref.channels
+            or (source.channels if source else None)
+            or (self.settings.transcription.channels)
+        )
+
+    def _limits(self) -> AudioLimits:
+        t = self.settings.transcription
+        return AudioLimits(t.max_duration_seconds, t.max_file_bytes)
+
+    async def deliver(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            sink = self.sinks.get(job.sink or "")
+            if sink is None:
+                error = CallscribeError(f"sink {job.sink!r} is no longer in the configuration")
+                await settle_failure(self.store, job, error, DELIVERY)
+                continue
+            call = await self.store.call(job.call_id)
+            transcript = await self.store.transcript(job.call_id)
+            (delivery,) = await self.store.deliveries(call_id=job.call_id, sink=job.sink)
+            try:
+                remote_id = await sink.deliver(call, transcript, delivery.idempotency_key)
+            except CallscribeError as exc:
+                self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
+                await settle_failure(self.store, job, exc, DELIVERY)
+                continue
+            self.metrics.delivered(sink.name, "delivered")
+            await self.store.complete_delivery(job, remote_id)

@@ -1,0 +1,207 @@
+"""Everything the daemon runs for one configuration: HTTP server, sources, workers,
+scheduler.  A reload builds a new Runtime and stops the old one; the store and the
+model outlive it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from callscribe.config.routes import sinks_for
+from callscribe.config.settings import Settings
+from callscribe.connectors.base import RunningSource, WebhookSource
+from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
+from callscribe.connectors.registry import build_sink, build_source
+from callscribe.connectors.settings import SourceSettings
+from callscribe.daemon.decoding import DecoderPool
+from callscribe.daemon.http import create_app
+from callscribe.daemon.http import serve as serve_http
+from callscribe.daemon.metrics import Metrics
+from callscribe.daemon.pipeline import Pipeline
+from callscribe.daemon.workers import Doorbell, Worker
+from callscribe.domain import CallEvent
+from callscribe.errors import CallscribeError
+from callscribe.store.async_store import AsyncStore
+from callscribe.store.base import Ingested, JobKind, JobState
+from callscribe.transcription.engine import Engine
+
+log = logging.getLogger(__name__)
+
+SOURCE_RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.metrics = Metrics()
+        self.doorbells = {kind: Doorbell() for kind in JobKind}
+        self.sinks = {
+            name: build_sink(name, config, settings.render)
+            for name, config in settings.sinks.items()
+        }
+        self.sources = {
+            name: build_source(name, config) for name, config in settings.sources.items()
+        }
+        self.decoder = DecoderPool(workers=min(2, settings.daemon.transcribe_batch))
+        self.fetcher = RecordingFetcher()
+        self.pipeline = Pipeline(
+            settings=settings,
+            store=store,
+            engine=engine,
+            decoder=self.decoder,
+            fetcher=self.fetcher,
+            fetch_policies={name: self._fetch_policy(name) for name in self.sources},
+            sinks=self.sinks,
+            metrics=self.metrics,
+            doorbells=self.doorbells,
+        )
+        self._stopping = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self._services: list[asyncio.Task[None]] = []
+        self._scheduler = AsyncIOScheduler()
+        self._status = "starting"
+
+    def _fetch_policy(self, name: str) -> FetchPolicy:
+        config: SourceSettings = self.settings.sources[name]
+        local_dirs = tuple(getattr(self.sources[name], "local_dirs", ()))
+        return FetchPolicy(
+            schemes=frozenset({"https", "http"} if config.allow_http else {"https"}),
+            hosts=config.recording_hosts,
+            allow_private=config.allow_private_hosts,
+            max_bytes=self.settings.daemon.max_recording_bytes,
+            local_dirs=local_dirs,
+            loopback_ports=config.loopback_ports,
+        )
+
+    async def start(self) -> None:
+        daemon = self.settings.daemon
+        webhooks: Mapping[str, WebhookSource] = {
+            name: source
+            for name, source in self.sources.items()
+            if isinstance(source, WebhookSource)
+        }
+        app = create_app(
+            sources=webhooks,
+            ingest=self.ingest,
+            readiness=self.readiness,
+            metrics=self.metrics,
+            max_body_bytes=daemon.max_webhook_bytes,
+        )
+        bound = asyncio.Event()
+        self._spawn(self._services, serve_http(app, daemon.host, daemon.port, ready=bound), "http")
+        await bound.wait()
+        log.info("listening on %s", daemon.listen)
+        for name, source in self.sources.items():
+            if isinstance(source, RunningSource):
+                self._spawn(self._services, self._keep_running(source), f"source-{name}")
+        self._start_workers()
+        self._scheduler.add_job(self.housekeeping, "interval", seconds=daemon.sweep_seconds)
+        self._scheduler.start()
+        await self.housekeeping()
+
+    def _start_workers(self) -> None:
+        daemon = self.settings.daemon
+        common = {
+            "lease_seconds": daemon.lease_seconds,
+            "heartbeat_seconds": daemon.heartbeat_seconds,
+        }
+        stages = (
+            (JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers, 1),
+            (JobKind.TRANSCRIBE, self.pipeline.transcribe, 1, daemon.transcribe_batch),
+            (JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers, 1),
+        )
+        for kind, handler, count, batch in stages:
+            for _ in range(count):
+                worker = Worker(
+                    self.store, kind, handler, doorbell=self.doorbells[kind], batch=batch, **common
+                )
+                self._spawn(self._workers, worker.run(self._stopping), worker.name)
+
+    async def ingest(self, event: CallEvent) -> Ingested:
+        """Store one event; returns once it is committed (the webhook may then be acked)."""
+        missed_sinks = [] if event.recordings else sinks_for(self.settings.routes, event)
+        ingested = await self.store.ingest(event, missed_sinks)
+        self.metrics.received(event.source, duplicate=not ingested.created)
+        if ingested.created:
+            self.doorbells[JobKind.FETCH if event.recordings else JobKind.DELIVER].ring()
+        return ingested
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            "store": not self._stopping.is_set(),
+            "model": self.engine is not None,
+            "workers": all(not task.done() for task in self._workers),
+        }
+
+    def status(self) -> str:
+        return self._status
+
+    async def housekeeping(self) -> None:
+        """Requeue stalled jobs and refresh the figures shown in metrics and STATUS=."""
+        try:
+            swept = await self.store.sweep()
+            counts = await self.store.job_counts()
+            oldest = await self.store.oldest_queued_at()
+        except CallscribeError as exc:
+            log.error("housekeeping failed: %s", exc)
+            return
+        if swept:
+            log.warning("requeued or buried %d job(s) whose worker stopped", swept)
+        self.metrics.refresh(counts, oldest)
+        self._status = (
+            "queued: "
+            + ", ".join(
+                f"{kind.value} {counts.get((kind, JobState.QUEUED), 0)}" for kind in JobKind
+            )
+            + f"; dead: {sum(n for (_, state), n in counts.items() if state is JobState.DEAD)}"
+        )
+
+    async def _keep_running(self, source: RunningSource) -> None:
+        failures = 0
+        while True:
+            try:
+                await source.run(self.ingest)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = SOURCE_RESTART_DELAYS[min(failures, len(SOURCE_RESTART_DELAYS) - 1)]
+                log.exception("source %s failed; restarting it in %.0f s", source.name, delay)
+                failures += 1
+                await asyncio.sleep(delay)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop taking work; let running jobs finish within ``timeout``, then give back
+        what is left; close everything this runtime opened."""
+        self._stopping.set()
+        for doorbell in self.doorbells.values():
+            doorbell.ring()
+        self._scheduler.shutdown(wait=False)
+        if self._workers:
+            _, unfinished = await asyncio.wait(self._workers, timeout=timeout)
+            await _cancel(unfinished)
+        await _cancel(self._services)
+        for sink in self.sinks.values():
+            await sink.aclose()
+        await self.fetcher.aclose()
+        await asyncio.to_thread(self.decoder.close)
+
+    def _spawn(
+        self, bag: list[asyncio.Task[None]], work: Coroutine[Any, Any, None], name: str
+    ) -> None:
+        bag.append(asyncio.create_task(work, name=name))
+
+
+async def _cancel(tasks: Any) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,135 @@
+"""Worker loops: claim jobs of one stage, keep their leases alive, settle the outcome.
+
+A worker claims, runs its stage's handler, and the handler settles every job it was
+given (complete, retry or bury).  While the handler runs a heartbeat renews the leases;
+if the process dies the leases expire and the sweeper gives the jobs to another worker.
+On a graceful stop a worker finishes what it holds; if the stop timeout cancels it, it
+gives its jobs back untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from callscribe.errors import CallscribeError
+from callscribe.retry import RetryPolicy
+from callscribe.store.async_store import AsyncStore
+from callscribe.store.base import Job, JobKind
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[Job]], Awaitable[None]]
+
+
+class Doorbell:
+    """Wakes idle workers when work is queued, so nobody waits for the next poll."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+class Worker:
+    def __init__(
+        self,
+        store: AsyncStore,
+        kind: JobKind,
+        handler: Handler,
+        *,
+        doorbell: Doorbell,
+        lease_seconds: float,
+        heartbeat_seconds: float,
+        batch: int = 1,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self.name = f"{kind.value}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._store = store
+        self._kind = kind
+        self._handler = handler
+        self._doorbell = doorbell
+        self._lease = lease_seconds
+        self._heartbeat = heartbeat_seconds
+        self._batch = batch
+        self._idle = idle_seconds
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            jobs = await self._store.claim([self._kind], self.name, self._lease, self._batch)
+            if not jobs:
+                await self._doorbell.wait(self._idle)
+                continue
+            try:
+                async with self._leases(jobs):
+                    await self._handler(jobs)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._release(jobs))
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _leases(self, jobs: Sequence[Job]) -> AsyncIterator[None]:
+        ids = [job.id for job in jobs]
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._heartbeat)
+                held = await self._store.heartbeat(ids, self.name, self._lease)
+                if held < len(ids):
+                    log.warning("%s: lost the lease of %d job(s)", self.name, len(ids) - held)
+
+        task = asyncio.create_task(renew(), name=f"{self.name}-heartbeat")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _release(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            with contextlib.suppress(CallscribeError):
+                await self._store.release(job)
+
+
+async def settle_failure(
+    store: AsyncStore,
+    job: Job,
+    error: CallscribeError,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+) -> None:
+    """Retry the job later if the error says that can help and the policy allows it;
+    otherwise bury it with the reason."""
+    reason = str(error)
+    failures = max(1, job.attempts - job.stalls)  # stalls have their own cap (max_stalls)
+    delay = policy.next_delay(failures, error.retry_after, rng) if error.retryable else None
+    if delay is None:
+        if error.retryable:
+            reason = f"{reason} (gave up after {job.attempts} attempts)"
+        log.warning(
+            "job %s %d (call %d) failed for good: %s", job.kind, job.id, job.call_id, reason
+        )
+        await store.bury(job, reason)
+    else:
+        log.info(
+            "job %s %d (call %d) will retry in %.0f s: %s",
+            job.kind,
+            job.id,
+            job.call_id,
+            delay,
+            reason,
+        )
+        await store.retry(job, reason, datetime.now(UTC) + timedelta(seconds=delay))

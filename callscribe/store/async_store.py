@@ -1,0 +1,137 @@
+"""The store for asyncio code: every call runs on one dedicated thread.
+
+SQLite calls block on disk (``synchronous=FULL`` waits for fsync at every commit), so
+they must not run on the event loop; and a connection is best used from a single
+thread, so they all go to one worker thread, in the order they were made.  That thread
+is the only one that touches the wrapped store.
+
+Cancelling a coroutine does not cancel its call: the transaction on the worker thread
+still runs to its end (committed or rolled back), only its result is dropped.  That is
+what the store's "a method that returns has committed" promise needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import ParamSpec, TypeVar
+
+from callscribe.domain import (
+    Call,
+    CallEvent,
+    CallState,
+    Delivery,
+    DeliveryState,
+    Recording,
+    Transcript,
+)
+from callscribe.store.base import Ingested, Job, JobKind, JobState, Store
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """The :class:`~callscribe.store.base.Store` methods as coroutines."""
+
+    def __init__(self, store: Store, *, _executor: ThreadPoolExecutor | None = None) -> None:
+        self.store = store
+        self._executor = _executor or _single_thread()
+
+    @classmethod
+    async def open(cls, factory: Callable[[], Store]) -> AsyncStore:
+        """Create the store on the worker thread too: opening runs ``quick_check`` and
+        migrations, which can take a while on a big database."""
+        executor = _single_thread()
+        try:
+            store = await asyncio.get_running_loop().run_in_executor(executor, factory)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(store, _executor=executor)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
+        return await self.run(self.store.ingest, event, sinks)
+
+    async def claim(
+        self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
+    ) -> list[Job]:
+        return await self.run(self.store.claim, kinds, worker, lease_seconds, limit)
+
+    async def heartbeat(self, job_ids: Sequence[int], worker: str, lease_seconds: float) -> int:
+        return await self.run(self.store.heartbeat, job_ids, worker, lease_seconds)
+
+    async def release(self, job: Job) -> None:
+        await self.run(self.store.release, job)
+
+    async def retry(self, job: Job, error: str, run_at: datetime) -> None:
+        await self.run(self.store.retry, job, error, run_at)
+
+    async def bury(self, job: Job, error: str) -> None:
+        await self.run(self.store.bury, job, error)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        return await self.run(self.store.sweep, now)
+
+    async def complete_fetch(self, job: Job, recording: Recording) -> None:
+        await self.run(self.store.complete_fetch, job, recording)
+
+    async def complete_transcribe(
+        self, job: Job, transcript: Transcript, sinks: Sequence[str]
+    ) -> None:
+        await self.run(self.store.complete_transcribe, job, transcript, sinks)
+
+    async def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
+        await self.run(self.store.queue_deliveries, call_id, sinks)
+
+    async def complete_delivery(self, job: Job, remote_id: str | None) -> None:
+        await self.run(self.store.complete_delivery, job, remote_id)
+
+    async def call(self, call_id: int) -> Call:
+        return await self.run(self.store.call, call_id)
+
+    async def recording(self, call_id: int) -> Recording | None:
+        return await self.run(self.store.recording, call_id)
+
+    async def transcript(self, call_id: int) -> Transcript | None:
+        return await self.run(self.store.transcript, call_id)
+
+    async def deliveries(
+        self,
+        call_id: int | None = None,
+        state: DeliveryState | None = None,
+        sink: str | None = None,
+    ) -> list[Delivery]:
+        return await self.run(self.store.deliveries, call_id, state, sink)
+
+    async def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]:
+        return await self.run(self.store.calls, state, limit)
+
+    async def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]:
+        return await self.run(self.store.jobs, state, kind)
+
+    async def job_counts(self) -> Mapping[tuple[JobKind, JobState], int]:
+        return await self.run(self.store.job_counts)
+
+    async def oldest_queued_at(self) -> datetime | None:
+        return await self.run(self.store.oldest_queued_at)
+
+    async def aclose(self) -> None:
+        """Close the store after the calls already submitted, then stop the thread."""
+        try:
+            await self.run(self.store.close)
+        finally:
+            # The queue is empty now (close was the last job), so this does not block.
+            self._executor.shutdown(wait=True)
+
+
+def _single_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="callscribe-store")

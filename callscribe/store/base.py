@@ -1,0 +1,148 @@
+"""The store is the queue: calls, recordings, transcripts, deliveries and the jobs that
+move a call from one to the next, all in one database so each step commits atomically.
+
+A call goes through three kinds of job::
+
+    FETCH ──▶ TRANSCRIBE ──▶ DELIVER (one per routed sink)
+
+Each job is claimed with a lease that its worker renews (heartbeat); a job whose worker
+died is taken again once the lease expires (a *stall*).  Failures are retried on the
+job's retry policy; too many failures or stalls leave the job ``dead`` with the reason,
+visible to the admin.  Completing a job and queueing the next one is one transaction, so
+a crash at any point leaves either the old job to redo or the new one to do — never
+neither (at-least-once; sinks make redelivery harmless with idempotency keys).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from callscribe.domain import (
+    Call,
+    CallEvent,
+    CallState,
+    Delivery,
+    DeliveryState,
+    Recording,
+    Transcript,
+)
+
+
+class JobKind(enum.StrEnum):
+    FETCH = "fetch"
+    TRANSCRIBE = "transcribe"
+    DELIVER = "deliver"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: JobKind
+    call_id: int
+    sink: str | None  # DELIVER jobs only
+    state: JobState
+    attempts: int  # claims so far, including the current one
+    stalls: int  # times a worker died holding it
+    run_at: datetime
+    lease_until: datetime | None
+    worker: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    call_id: int
+    created: bool  # False when the same (source, external_id) was already stored
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """When the store gives up on a job."""
+
+    max_stalls: int = 3
+
+
+class Store(Protocol):
+    """Every method is one transaction; a method that returns has committed.
+
+    A job's transitions (release, retry, bury, complete_*) apply only while the claim
+    that returned it still holds: if its lease expired and another worker claimed the
+    job, or the job already finished, they change nothing (the store logs a warning) and
+    the current holder decides the outcome.
+    """
+
+    def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
+        """Store a call event and queue its FETCH job, once per (source, external_id).
+
+        A call with no recording (missed) gets no FETCH job: its state is
+        NO_RECORDING and it is handed to routing like a transcribed call.  Its ``sinks``
+        passed here are queued in the same transaction (as by :meth:`queue_deliveries`;
+        empty: nothing to deliver, DONE at once), so a crash cannot leave it unrouted.
+        ``sinks`` is ignored for a call with a recording, routed once transcribed, and
+        for a duplicate event.  Without ``sinks`` the pipeline must call
+        :meth:`queue_deliveries` itself, and route again at start what a crash left
+        NO_RECORDING without deliveries.
+        """
+
+    def claim(
+        self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
+    ) -> list[Job]:
+        """Take up to ``limit`` queued jobs of these kinds whose time has come, oldest
+        first, marking them RUNNING with a lease; ``attempts`` is incremented."""
+
+    def heartbeat(self, job_ids: Sequence[int], worker: str, lease_seconds: float) -> int:
+        """Extend the leases this worker still holds; returns how many it still holds."""
+
+    def release(self, job: Job) -> None:
+        """Give a running job back untouched (graceful stop): QUEUED, attempt not counted."""
+
+    def retry(self, job: Job, error: str, run_at: datetime) -> None:
+        """The attempt failed and may succeed later: QUEUED again at ``run_at``."""
+
+    def bury(self, job: Job, error: str) -> None:
+        """The job can never succeed: DEAD with the reason.  A dead FETCH or TRANSCRIBE
+        leaves the call FAILED; a dead DELIVER leaves its delivery DEAD (and the call
+        DONE once no delivery is pending)."""
+
+    def sweep(self, now: datetime | None = None) -> int:
+        """Requeue RUNNING jobs whose lease expired (stalls + 1), or bury them once they
+        stalled ``Limits.max_stalls`` times; returns how many jobs were touched."""
+
+    def complete_fetch(self, job: Job, recording: Recording) -> None:
+        """FETCH done: recording stored, call FETCHED, TRANSCRIBE queued."""
+
+    def complete_transcribe(self, job: Job, transcript: Transcript, sinks: Sequence[str]) -> None:
+        """TRANSCRIBE done: transcript stored, call TRANSCRIBED, one Delivery and DELIVER
+        job per sink (the call is DONE at once when ``sinks`` is empty)."""
+
+    def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
+        """Deliveries for a call without a recording (NO_RECORDING); idempotent."""
+
+    def complete_delivery(self, job: Job, remote_id: str | None) -> None:
+        """DELIVER done: delivery DELIVERED; the call is DONE when no delivery is pending."""
+
+    def call(self, call_id: int) -> Call: ...
+    def recording(self, call_id: int) -> Recording | None: ...
+    def transcript(self, call_id: int) -> Transcript | None: ...
+    def deliveries(
+        self,
+        call_id: int | None = None,
+        state: DeliveryState | None = None,
+        sink: str | None = None,
+    ) -> list[Delivery]: ...
+    def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]: ...
+    def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]: ...
+    def job_counts(self) -> Mapping[tuple[JobKind, JobState], int]: ...
+    def oldest_queued_at(self) -> datetime | None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,138 @@
+"""The SQLite schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` is the number of migrations applied.  Each migration runs in its
+own ``BEGIN IMMEDIATE`` transaction together with the version bump, and the version is
+read again inside that transaction, so two processes starting on a fresh file at once
+cannot both apply it.  Never edit a released migration: append a new one.
+
+Times are ISO 8601 text in UTC with microseconds (``2024-05-01T12:00:00.000000+00:00``),
+always the same width, so ``ORDER BY`` and ``<`` on the text sort them in time order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from callscribe.errors import StoreError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: calls, their recordings, transcripts, deliveries, and the job queue.
+    """
+    CREATE TABLE calls (
+        id          INTEGER PRIMARY KEY,
+        source      TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        event       TEXT NOT NULL,  -- callscribe.store.codec JSON
+        state       TEXT NOT NULL,
+        error       TEXT,
+        received_at TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+    CREATE INDEX calls_state ON calls (state, received_at);
+
+    CREATE TABLE recordings (
+        call_id    INTEGER PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+        path       TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        sha256     TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+
+    CREATE TABLE transcripts (
+        call_id  INTEGER PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+        document TEXT NOT NULL  -- callscribe.transcription.render JSON format
+    );
+
+    CREATE TABLE deliveries (
+        call_id         INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        sink            TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        remote_id       TEXT,
+        error           TEXT,
+        delivered_at    TEXT,
+        UNIQUE (call_id, sink)
+    );
+    CREATE INDEX deliveries_state ON deliveries (state);
+
+    CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        call_id     INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        sink        TEXT,
+        state       TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        stalls      INTEGER NOT NULL DEFAULT 0,
+        run_at      TEXT NOT NULL,
+        lease_until TEXT,
+        worker      TEXT,
+        error       TEXT,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    -- The same step of the same call can be waiting or running only once (R-Q-3);
+    -- finished rows stay as history and do not block a later job with the same key.
+    CREATE UNIQUE INDEX jobs_active_key ON jobs (kind, call_id, coalesce(sink, ''))
+        WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_claim ON jobs (state, kind, run_at);
+    CREATE INDEX jobs_call ON jobs (call_id);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, name: str) -> None:
+    """Bring the database up to :data:`SCHEMA_VERSION`; ``name`` is used in messages.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    found = user_version(conn)
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"{name} was written by a newer callscribe (schema version {found}, this "
+            f"version knows up to {SCHEMA_VERSION}); upgrade callscribe or use another "
+            "state directory"
+        )
+    for target, script in enumerate(MIGRATIONS, start=1):
+        if found >= target:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            if user_version(conn) < target:
+                for statement in statements(script):
+                    conn.execute(statement)
+                # PRAGMA values cannot be bound; target is an int from enumerate().
+                conn.execute(f"PRAGMA user_version = {target:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        found = target
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def statements(script: str) -> list[str]:
+    """Split a script into statements.
+
+    ``executescript`` would commit before running, which breaks the one-transaction rule;
+    ``complete_statement`` knows about quotes and trigger bodies, a naive split does not.
+    """
+    result: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                result.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]!r}")
+    return result

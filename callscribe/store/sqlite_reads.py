@@ -1,0 +1,140 @@
+"""The read side of :class:`~callscribe.store.sqlite.SqliteStore`: rows back to values."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
+from callscribe.errors import StoreError
+from callscribe.store.base import Job, JobKind, JobState
+from callscribe.store.codec import event_from_json, parse_time
+from callscribe.store.sqlite_jobs import job_from_row
+from callscribe.transcription.render import from_json_dict
+
+
+class SqliteReads:
+    """Queries that change nothing; each is one statement, so it sees one snapshot."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        lock: threading.Lock,
+        name: str,
+    ) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._name = name
+
+    def call(self, call_id: int) -> Call:
+        """The call with this id; KeyError when there is none."""
+        rows = self._select("SELECT * FROM calls WHERE id = ?", (call_id,))
+        if not rows:
+            raise KeyError(f"no call with id {call_id}")
+        return _call(rows[0])
+
+    def recording(self, call_id: int) -> Recording | None:
+        rows = self._select("SELECT * FROM recordings WHERE call_id = ?", (call_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return Recording(
+            call_id=row["call_id"],
+            path=row["path"],
+            size=row["size"],
+            sha256=row["sha256"],
+            fetched_at=parse_time(row["fetched_at"]),
+        )
+
+    def transcript(self, call_id: int) -> Transcript | None:
+        rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
+        return from_json_dict(json.loads(rows[0][0])) if rows else None
+
+    def deliveries(
+        self,
+        call_id: int | None = None,
+        state: DeliveryState | None = None,
+        sink: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries by call and sink; each filter given narrows the list."""
+        rows = self._select(
+            "SELECT * FROM deliveries WHERE (? IS NULL OR call_id = ?)"
+            " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?) ORDER BY call_id, sink",
+            (call_id, call_id, _value(state), _value(state), sink, sink),
+        )
+        return [_delivery(row) for row in rows]
+
+    def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]:
+        """The most recently received calls first."""
+        rows = self._select(
+            "SELECT * FROM calls WHERE (? IS NULL OR state = ?)"
+            " ORDER BY received_at DESC, id DESC LIMIT ?",
+            (_value(state), _value(state), limit),
+        )
+        return [_call(row) for row in rows]
+
+    def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]:
+        """Jobs in the order they were created."""
+        rows = self._select(
+            "SELECT * FROM jobs WHERE (? IS NULL OR state = ?) AND (? IS NULL OR kind = ?)"
+            " ORDER BY id",
+            (_value(state), _value(state), _value(kind), _value(kind)),
+        )
+        return [job_from_row(row) for row in rows]
+
+    def job_counts(self) -> Mapping[tuple[JobKind, JobState], int]:
+        """How many jobs of each kind are in each state; every pair is present, zeros too,
+        so a metrics exporter can report a gauge going back to 0."""
+        counts = {(kind, state): 0 for kind in JobKind for state in JobState}
+        for row in self._select("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state"):
+            counts[JobKind(row[0]), JobState(row[1])] = int(row[2])
+        return counts
+
+    def oldest_queued_at(self) -> datetime | None:
+        """The earliest ``run_at`` of the queued jobs (None when none is queued).
+
+        ``now - oldest_queued_at()`` is how far the workers are behind; a time in the
+        future means nothing is due before then.
+        """
+        rows = self._select("SELECT min(run_at) FROM jobs WHERE state = 'queued'")
+        value = rows[0][0]
+        return None if value is None else parse_time(value)
+
+    def _select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self._name}: {exc}") from exc
+
+
+def _value(member: CallState | DeliveryState | JobState | JobKind | None) -> str | None:
+    return None if member is None else member.value
+
+
+def _call(row: sqlite3.Row) -> Call:
+    return Call(
+        id=row["id"],
+        event=event_from_json(row["event"]),
+        state=CallState(row["state"]),
+        received_at=parse_time(row["received_at"]),
+        error=row["error"],
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    delivered = row["delivered_at"]
+    return Delivery(
+        call_id=row["call_id"],
+        sink=row["sink"],
+        state=DeliveryState(row["state"]),
+        idempotency_key=row["idempotency_key"],
+        attempts=row["attempts"],
+        remote_id=row["remote_id"],
+        error=row["error"],
+        delivered_at=None if delivered is None else parse_time(delivered),
+    )
