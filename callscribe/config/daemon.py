@@ -4,10 +4,12 @@ hard it works and how patiently it retries."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.retry import DELIVERY, FETCH, TRANSCRIBE, RetryPolicy
 
 
 class DaemonSettings(ConfigModel):
@@ -73,3 +75,30 @@ class DaemonSettings(ConfigModel):
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "recordings"
+
+
+class RetrySettings(ConfigModel):
+    """Seconds to wait before each retry; the number of entries is the number of retries.
+
+    The defaults and their reasons are in ``callscribe/retry.py``: delivery follows the
+    schedule webhook senders such as Svix use; fetching allows for recordings that appear
+    minutes or hours after the call.
+    """
+
+    fetch: tuple[float, ...] = FETCH.delays
+    transcribe: tuple[float, ...] = TRANSCRIBE.delays
+    delivery: tuple[float, ...] = DELIVERY.delays
+    jitter: float = Field(
+        DELIVERY.jitter, ge=0.0, le=1.0, description="Spread waits by ± this share."
+    )
+
+    @field_validator("fetch", "transcribe", "delivery")
+    @classmethod
+    def _not_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("waits are seconds, zero or more")
+        return value
+
+    def policy(self, stage: Literal["fetch", "transcribe", "delivery"]) -> RetryPolicy:
+        delays: tuple[float, ...] = getattr(self, stage)
+        return RetryPolicy(delays=delays, jitter=self.jitter)

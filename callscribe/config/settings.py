@@ -4,6 +4,7 @@
 [daemon]            # DaemonSettings: state, listening address, workers, limits
 [transcription]     # TranscriptionSettings: model, language, channels, ...
 [render]            # RenderSettings: speaker labels
+[retry]             # RetrySettings: waits between retries of each stage
 [sources.NAME]      # type = "generic" | "directory" | ...   (connectors/registry.py)
 [sinks.NAME]        # type = "jsonl" | "webhook" | ...
 [[routes]]          # which sources go to which sinks
@@ -17,7 +18,7 @@ import re
 from pydantic import Field, model_validator
 
 from callscribe.config.base import ConfigModel
-from callscribe.config.daemon import DaemonSettings
+from callscribe.config.daemon import DaemonSettings, RetrySettings
 from callscribe.config.routes import Route
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
@@ -30,6 +31,7 @@ class Settings(ConfigModel):
     daemon: DaemonSettings = DaemonSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
     render: RenderSettings = RenderSettings()
+    retry: RetrySettings = RetrySettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()

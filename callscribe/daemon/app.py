@@ -15,24 +15,36 @@ import logging
 import signal
 from pathlib import Path
 
+from callscribe import __version__
 from callscribe.config.loader import load_settings
 from callscribe.config.settings import Settings
 from callscribe.daemon.runtime import Runtime
 from callscribe.daemon.systemd import Notifier, watchdog_loop
 from callscribe.errors import CallscribeError
 from callscribe.store.async_store import AsyncStore
+from callscribe.store.base import Limits
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.engine import Engine
 
 log = logging.getLogger(__name__)
 
 
+def library_versions() -> str:
+    """The decoders and the model runtime, for the log: security fixes land there."""
+    import ctranslate2  # noqa: PLC0415
+    import soundfile  # noqa: PLC0415
+
+    return f"libsndfile {soundfile.__libsndfile_version__}, ctranslate2 {ctranslate2.__version__}"
+
+
 async def serve(config_path: Path) -> int:
     """Run until stopped; the exit status for the process."""
     settings = load_settings(config_path)
     notifier = Notifier.from_environment()
+    log.info("callscribe %s starting with %s (%s)", __version__, config_path, library_versions())
     settings.daemon.state_dir.mkdir(parents=True, exist_ok=True)
-    store = AsyncStore(SqliteStore(settings.daemon.database_path))
+    limits = Limits(max_stalls=settings.daemon.max_stalls)
+    store = await AsyncStore.open(lambda: SqliteStore(settings.daemon.database_path, limits=limits))
     try:
         notifier.status("loading the speech model")
         engine = await asyncio.to_thread(Engine, settings.transcription)
@@ -47,6 +59,12 @@ async def serve(config_path: Path) -> int:
         try:
             while True:
                 await runtime.start()
+                log.info(
+                    "ready: %d source(s), %d sink(s), model %s",
+                    len(settings.sources),
+                    len(settings.sinks),
+                    settings.transcription.model,
+                )
                 notifier.ready(runtime.status())
                 await _first(stop, reload)
                 if stop.is_set():

@@ -26,7 +26,6 @@ from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.workers import Doorbell, settle_failure
 from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
-from callscribe.retry import DELIVERY, FETCH, TRANSCRIBE
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
@@ -56,7 +55,7 @@ class Pipeline:
             try:
                 fetched = await self.fetcher.fetch(location, policy, target)
             except CallscribeError as exc:
-                await settle_failure(self.store, job, exc, FETCH)
+                await settle_failure(self.store, job, exc, self.settings.retry.policy("fetch"))
                 continue
             recording = Recording(
                 call.id, str(fetched.path), fetched.size, fetched.sha256, datetime.now(UTC)
@@ -79,7 +78,9 @@ class Pipeline:
             log.exception("recognition failed for calls %s", [call.id for _, call, _ in ready])
             for job, _, _ in ready:
                 error = RecognitionError(f"speech recognition failed: {exc!r}")
-                await settle_failure(self.store, job, error, TRANSCRIBE)
+                await settle_failure(
+                    self.store, job, error, self.settings.retry.policy("transcribe")
+                )
             return
         self.metrics.transcribed(
             time.perf_counter() - started, sum(audio.duration for _, _, audio in ready)
@@ -91,6 +92,15 @@ class Pipeline:
             transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
             routed = sinks_for(self.settings.routes, call.event)
             await self.store.complete_transcribe(job, transcript, routed)
+            log.info(
+                "call %d transcribed: %.0f s of audio, %d segments, %d invented phrases "
+                "dropped; to %s",
+                call.id,
+                transcript.duration,
+                len(transcript.segments),
+                transcript.dropped_hallucinations,
+                ", ".join(routed) or "no sink (no route matches)",
+            )
         self.doorbells[JobKind.DELIVER].ring()
 
     async def _decode(self, job: Job) -> tuple[Job, Call, CallAudio | None, float]:
@@ -98,7 +108,10 @@ class Pipeline:
         recording = await self.store.recording(job.call_id)
         if recording is None:  # cannot happen unless the database was edited by hand
             await settle_failure(
-                self.store, job, CallscribeError("no recording stored"), TRANSCRIBE
+                self.store,
+                job,
+                CallscribeError("no recording stored"),
+                self.settings.retry.policy("transcribe"),
             )
             return job, call, None, 0.0
         started = time.perf_counter()
@@ -107,7 +120,7 @@ class Pipeline:
                 Path(recording.path), self._channels(call), self._limits()
             )
         except CallscribeError as exc:
-            await settle_failure(self.store, job, exc, TRANSCRIBE)
+            await settle_failure(self.store, job, exc, self.settings.retry.policy("transcribe"))
             return job, call, None, 0.0
         return job, call, audio, time.perf_counter() - started
 
@@ -129,7 +142,7 @@ class Pipeline:
             sink = self.sinks.get(job.sink or "")
             if sink is None:
                 error = CallscribeError(f"sink {job.sink!r} is no longer in the configuration")
-                await settle_failure(self.store, job, error, DELIVERY)
+                await settle_failure(self.store, job, error, self.settings.retry.policy("delivery"))
                 continue
             call = await self.store.call(job.call_id)
             transcript = await self.store.transcript(job.call_id)
@@ -138,7 +151,8 @@ class Pipeline:
                 remote_id = await sink.deliver(call, transcript, delivery.idempotency_key)
             except CallscribeError as exc:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
-                await settle_failure(self.store, job, exc, DELIVERY)
+                await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
                 continue
             self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
+            log.info("call %d delivered to %s", call.id, sink.name)
