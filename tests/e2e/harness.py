@@ -147,7 +147,7 @@ class Daemon:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self._ready(), timeout, f"daemon ready (log: {self.log})")
+        wait_for(self._ready, timeout, f"daemon ready (log: {self.log})")
 
     def _ready(self) -> bool:
         assert self.process is not None

@@ -125,9 +125,9 @@ def world(
     tmp_path_factory: pytest.TempPathFactory, recordings: Path, model_dir: Path
 ) -> Iterator[World]:
     world = World(tmp_path_factory.mktemp("daemon"), recordings, model_dir)
-    with world.files, world.sinks["healthy"], world.sinks["flaky"], world.sinks["refusing"]:
-        with running(world.daemon):
-            yield world
+    sinks = world.sinks
+    with world.files, sinks["healthy"], sinks["flaky"], sinks["refusing"], running(world.daemon):
+        yield world
 
 
 def test_a_posted_call_is_transcribed_and_delivered(world: World) -> None:
