@@ -33,7 +33,7 @@ from callscribe.connectors.ssrf import IPAddress, RefusedError
 from callscribe.errors import FetchError
 
 PUBLIC = "93.184.216.34"  # what the stub DNS answers; never dialled (see Fetcher)
-SECRET = "SECRET-c4n4ry"  # noqa: S105 - a canary that must never show up in errors or logs
+SECRET = "SECRET-c4n4ry"
 BODY = os.urandom(200_000)
 POLICY = FetchPolicy(schemes={"http"}, hosts={"pbx.test", "other.test"}, total_timeout=20)
 Route = Callable[["Handler"], None]

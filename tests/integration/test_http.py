@@ -201,7 +201,7 @@ def _flip_one_bit(token: bytes, rng: random.Random) -> bytes:
 
 
 async def test_a_thousand_tokens_with_one_bit_flipped_are_all_refused(server: Server) -> None:
-    rng = random.Random(1)  # noqa: S311 - reproducible test data, not a secret
+    rng = random.Random(1)
     limit = asyncio.Semaphore(32)
     body = json.dumps(EVENT).encode()
 

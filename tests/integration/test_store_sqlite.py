@@ -191,7 +191,7 @@ def assert_refused_as_damaged(db: Path) -> str:
 def test_refuses_a_database_with_garbled_pages(db: Path) -> None:
     data = filled_database(db)
     assert len(data) > 20 * PAGE
-    rng = random.Random(1)  # noqa: S311 (test data, not secrets)
+    rng = random.Random(1)
     for number in (3, 7, 12, 15):  # garble b-tree pages, leave the header page alone
         data[number * PAGE : (number + 1) * PAGE] = rng.randbytes(PAGE)
     db.write_bytes(bytes(data))
@@ -629,7 +629,7 @@ while True:
 
 def test_acknowledged_calls_survive_sigkill(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
-    rng = random.Random()  # noqa: S311 (when to kill, not secrets)
+    rng = random.Random()
     acked: list[str] = []
     for run in range(20):
         with subprocess.Popen(

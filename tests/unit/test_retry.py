@@ -53,7 +53,7 @@ def test_attempts_count_from_one() -> None:
 
 
 def test_jitter_stays_within_twenty_percent() -> None:
-    rng = random.Random(7)  # noqa: S311 (jitter, not secrets)
+    rng = random.Random(7)
     delays = [DELIVERY.next_delay(3, rng=rng) for _ in range(2000)]
     assert all(d is not None and 1440 <= d <= 2160 for d in delays)
     # It really spreads: both halves of the range are used.
