@@ -57,8 +57,8 @@ async def serve(config_path: Path) -> int:
         # (a lambda, not runtime.status: a reload replaces ``runtime``)
         watchdog = asyncio.create_task(watchdog_loop(notifier, lambda: runtime.status()))  # noqa: PLW0108
         try:
+            await runtime.start()
             while True:
-                await runtime.start()
                 log.info(
                     "ready: %d source(s), %d sink(s), model %s",
                     len(settings.sources),
@@ -73,24 +73,33 @@ async def serve(config_path: Path) -> int:
                     return 0
                 reload.clear()
                 notifier.reloading()
-                settings, engine = await _reloaded(config_path, settings, engine)
+                fresh = await _reloaded(config_path, settings, engine)
+                if fresh is None:
+                    continue  # the running configuration stays, untouched
+                # Webhooks are refused for the moment between the two runtimes; senders
+                # retry (and a new listen address needs the old socket closed first).
                 await runtime.stop(settings.daemon.stop_timeout_seconds)
+                settings, engine = fresh
                 runtime = Runtime(settings, store, engine)
+                await runtime.start()
         finally:
             watchdog.cancel()
     finally:
         await store.aclose()
 
 
-async def _reloaded(path: Path, current: Settings, engine: Engine) -> tuple[Settings, Engine]:
+async def _reloaded(
+    path: Path, current: Settings, engine: Engine
+) -> tuple[Settings, Engine] | None:
+    """The new settings and the engine for them, or None to keep running as before."""
     try:
         fresh = load_settings(path)
     except CallscribeError as exc:
         log.error("configuration not reloaded, keeping the running one: %s", exc)
-        return current, engine
+        return None
     if fresh.daemon.database_path != current.daemon.database_path:
-        log.error("the database path cannot change on reload; restart the service instead")
-        return current, engine
+        log.error("configuration not reloaded: the database path cannot change; restart instead")
+        return None
     if fresh.transcription != current.transcription:
         log.info("transcription settings changed: loading the model again")
         engine = await asyncio.to_thread(Engine, fresh.transcription)

@@ -7,6 +7,7 @@ can behave differently (healthy, flaky, refusing).
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -280,3 +281,41 @@ def test_sigterm_finishes_or_gives_back_running_jobs(
             assert db.execute(running_sql).fetchone() == (0,)
         with running(daemon):
             wait_for(lambda: all(sink.tickets_for(i) == 1 for i in ids), 180, "every ticket")
+
+
+def test_sighup_reloads_the_configuration_and_keeps_a_bad_one_out(
+    tmp_path: Path, recordings: Path, model_dir: Path
+) -> None:
+    files = FileServer(recordings)
+    first, second = SinkServer(), SinkServer()
+    port = free_port()
+    state = tmp_path / "state"
+    path = tmp_path / "c.toml"
+    path.write_text(config(state, port, files, {"first": first}), "utf-8")
+    daemon = Daemon(path, port, model_dir, tmp_path / "daemon.log")
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    with files, first, second, running(daemon):
+        assert daemon.process is not None
+        path.write_text(config(state, port, files, {"first": first, "second": second}), "utf-8")
+        daemon.process.send_signal(signal.SIGHUP)
+        body = {"id": "reloaded-1", "recording_url": f"{files.url}/short.wav"}
+        wait_for(
+            lambda: _post_quietly(f"{daemon.url}/hooks/second", body, headers) == 200,
+            60,
+            "the new source after SIGHUP",
+        )
+        wait_for(lambda: second.tickets_for("reloaded-1") == 1, 120, "the new sink's ticket")
+
+        path.write_text("[daemon]\nlisten = 'nowhere'\n", "utf-8")
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration not reloaded" in daemon.log.read_text(), 30, "the refusal")
+        body = {"id": "after-bad-reload", "recording_url": f"{files.url}/short.wav"}
+        assert httpx.post(f"{daemon.url}/hooks/first", json=body, headers=headers).is_success
+        wait_for(lambda: first.tickets_for("after-bad-reload") == 1, 120, "old config still works")
+
+
+def _post_quietly(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    try:
+        return httpx.post(url, json=body, headers=headers, timeout=5).status_code
+    except httpx.HTTPError:
+        return 0  # the HTTP server restarts during a reload
