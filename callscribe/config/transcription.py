@@ -39,7 +39,9 @@ class TranscriptionSettings(ConfigModel):
         None, description="Where bundled models are assembled; default: the user cache."
     )
     language: str = Field("ru", description="Language code such as 'ru', or 'auto'.")
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="Where the model runs: 'cuda' needs an NVIDIA GPU and CUDA libraries."
+    )
     compute_type: str | None = Field(
         None, description="CTranslate2 compute type; default int8 on CPU, float16 on CUDA."
     )
@@ -55,9 +57,15 @@ class TranscriptionSettings(ConfigModel):
     window_seconds: float = Field(
         20.0, ge=5.0, le=30.0, description="Longest stretch of speech decoded at once."
     )
-    vad_threshold: float = Field(0.35, gt=0.0, lt=1.0)
-    vad_min_silence_ms: int = Field(500, ge=100)
-    vad_speech_pad_ms: int = Field(600, ge=0)
+    vad_threshold: float = Field(
+        0.35, gt=0.0, lt=1.0, description="Voice detector's speech probability threshold."
+    )
+    vad_min_silence_ms: int = Field(
+        500, ge=100, description="A pause at least this long separates two stretches of speech."
+    )
+    vad_speech_pad_ms: int = Field(
+        600, ge=0, description="Audio kept around each stretch of speech, so no word is clipped."
+    )
     max_duration_seconds: float = Field(4 * 3600, gt=0, description="Longest call accepted.")
     max_file_bytes: int = Field(1 << 30, gt=0, description="Largest recording file accepted.")
     hallucination_patterns: tuple[str, ...] = Field(
@@ -95,9 +103,11 @@ class TranscriptionSettings(ConfigModel):
 class RenderSettings(ConfigModel):
     """How a transcript is written for people."""
 
-    operator_label: str = "Оператор"
-    client_label: str = "Клиент"
-    unknown_label: str = "Собеседник"
+    operator_label: str = Field("Оператор", description="Label of the operator's lines.")
+    client_label: str = Field("Клиент", description="Label of the client's lines.")
+    unknown_label: str = Field(
+        "Собеседник", description="Label of lines from mono recordings (speaker unknown)."
+    )
 
     def label(self, speaker: Speaker) -> str:
         return {

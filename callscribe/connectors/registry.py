@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from callscribe.config import RenderSettings
+from callscribe.config import ConfigModel, RenderSettings
 from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
@@ -33,27 +33,37 @@ SinkConfig = Annotated[
 @dataclass(frozen=True, slots=True)
 class SourceKind:
     summary: str
+    config: type[ConfigModel]
     build: Callable[[str, Any], WebhookSource | RunningSource]
 
 
 @dataclass(frozen=True, slots=True)
 class SinkKind:
     summary: str
+    config: type[ConfigModel]
     build: Callable[[str, Any, RenderSettings], Sink]
 
 
 SOURCES: Mapping[str, SourceKind] = {
     "generic": SourceKind(
-        "any system that can POST JSON (docs/sources/generic-webhook.md)", GenericWebhookSource
+        "any system that can POST JSON (docs/sources/generic-webhook.md)",
+        GenericWebhookConfig,
+        GenericWebhookSource,
     ),
     "directory": SourceKind(
-        "a folder of recordings; each complete file is a call", DirectorySource
+        "a folder of recordings; each complete file is a call",
+        DirectorySourceConfig,
+        DirectorySource,
     ),
 }
 
 SINKS: Mapping[str, SinkKind] = {
-    "jsonl": SinkKind("append one JSON line per call to a file", JsonlSink),
-    "webhook": SinkKind("POST the call and transcript as JSON to a URL", WebhookSink),
+    "jsonl": SinkKind("append one JSON line per call to a file", JsonlSinkConfig, JsonlSink),
+    "webhook": SinkKind(
+        "POST the call and transcript as JSON to a URL (docs/sinks/webhook.md)",
+        WebhookSinkConfig,
+        WebhookSink,
+    ),
 }
 
 

@@ -79,6 +79,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_claim ON jobs (state, kind, run_at);
     CREATE INDEX jobs_call ON jobs (call_id);
     """,
+    # 2: retention (R-PII-1, R-PII-2): when a recording's file was deleted, and the audit
+    # trail of every deletion.  An audit row names objects by id only, never by content.
+    """
+    ALTER TABLE recordings ADD COLUMN purged_at TEXT;
+    -- Finished calls whose recording is still on disk: what the purge looks for.
+    CREATE INDEX recordings_unpurged ON recordings (call_id) WHERE purged_at IS NULL;
+    -- A finished call's updated_at is when it finished: transcript retention counts from it.
+    CREATE INDEX calls_finished ON calls (state, updated_at);
+
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        category   TEXT NOT NULL,  -- what was deleted: 'recording', 'transcript'
+        count      INTEGER NOT NULL,
+        object_ids TEXT NOT NULL,  -- JSON array of call ids
+        reason     TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,9 +16,11 @@ from callscribe.domain import Call, Transcript
 
 class WebhookSinkConfig(ConfigModel):
     type: Literal["webhook"]
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(description="Where each finished call is POSTed.")
     token: SecretValue | None = Field(None, description="Sent as 'Authorization: Bearer …'.")
-    timeout_seconds: float = Field(30.0, gt=0, le=120)
+    timeout_seconds: float = Field(
+        30.0, gt=0, le=120, description="Give up on one attempt after this long (retried later)."
+    )
 
 
 class WebhookSink:

@@ -32,10 +32,12 @@ AUDIO_PATTERNS = ("*.wav", "*.WAV", "*.mp3", "*.ogg", "*.opus", "*.flac")
 class DirectorySourceConfig(SourceSettings):
     type: Literal["directory"]
     path: ConfigPath = Field(description="The folder to watch.")
-    patterns: tuple[str, ...] = Field(AUDIO_PATTERNS, min_length=1)
-    recursive: bool = False
+    patterns: tuple[str, ...] = Field(
+        AUDIO_PATTERNS, min_length=1, description="File name patterns that are recordings."
+    )
+    recursive: bool = Field(False, description="Also look in sub-folders.")
     settle_seconds: float = Field(5.0, ge=0.0, description="Unchanged this long = complete.")
-    poll_seconds: float = Field(2.0, gt=0.0)
+    poll_seconds: float = Field(2.0, gt=0.0, description="How often the folder is scanned.")
     direction: Direction = Field(Direction.UNKNOWN, description="Direction given to its calls.")
 
 

@@ -45,8 +45,13 @@ class GenericWebhookConfig(SourceSettings):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     type: Literal["generic"]
-    token: SecretValue
-    allowed_ips: tuple[IPv4Network | IPv6Network, ...] = ()  # empty: any address
+    token: SecretValue = Field(
+        description="Shared secret the sender puts in 'Authorization: Bearer …' or "
+        "'X-Callscribe-Token' (at least 16 characters; use credential:NAME)."
+    )
+    allowed_ips: tuple[IPv4Network | IPv6Network, ...] = Field(
+        (), description="Networks the sender may post from, e.g. ['203.0.113.0/24']; empty: any."
+    )
 
     @field_validator("token")
     @classmethod
