@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import config, model, run, transcribe
+from . import calls, config, deliveries, model, run, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -23,6 +23,8 @@ SUBCOMMANDS = (
     transcribe,
     config,
     model,
+    calls,
+    deliveries,
 )
 
 

@@ -48,9 +48,6 @@ class DaemonSettings(ConfigModel):
     )
     max_webhook_bytes: int = Field(1 << 20, ge=1024)
     max_recording_bytes: int = Field(100 << 20, ge=1024)
-    keep_recordings: bool = Field(
-        False, description="Keep fetched recordings after every delivery finished."
-    )
 
     @field_validator("listen")
     @classmethod
@@ -75,6 +72,24 @@ class DaemonSettings(ConfigModel):
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "recordings"
+
+
+class RetentionSettings(ConfigModel):
+    """How long personal data is kept (reliability.md R-PII-1); every deletion is written
+    to the database's audit table (R-PII-2)."""
+
+    keep_recordings: bool = Field(
+        False,
+        description=(
+            "Keep fetched recordings after the call finished (delivered, dead or failed); "
+            "by default they are deleted within a minute."
+        ),
+    )
+    transcript_days: int | None = Field(
+        30,
+        ge=1,
+        description="Delete transcripts this many days after the call finished; unset: keep.",
+    )
 
 
 class RetrySettings(ConfigModel):

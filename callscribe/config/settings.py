@@ -5,6 +5,7 @@
 [transcription]     # TranscriptionSettings: model, language, channels, ...
 [render]            # RenderSettings: speaker labels
 [retry]             # RetrySettings: waits between retries of each stage
+[retention]         # RetentionSettings: how long recordings and transcripts are kept
 [sources.NAME]      # type = "generic" | "directory" | ...   (connectors/registry.py)
 [sinks.NAME]        # type = "jsonl" | "webhook" | ...
 [[routes]]          # which sources go to which sinks
@@ -18,7 +19,7 @@ import re
 from pydantic import Field, model_validator
 
 from callscribe.config.base import ConfigModel
-from callscribe.config.daemon import DaemonSettings, RetrySettings
+from callscribe.config.daemon import DaemonSettings, RetentionSettings, RetrySettings
 from callscribe.config.routes import Route
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
@@ -32,6 +33,7 @@ class Settings(ConfigModel):
     transcription: TranscriptionSettings = TranscriptionSettings()
     render: RenderSettings = RenderSettings()
     retry: RetrySettings = RetrySettings()
+    retention: RetentionSettings = RetentionSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()

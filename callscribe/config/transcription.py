@@ -46,7 +46,13 @@ class TranscriptionSettings(ConfigModel):
         None, description="CTranslate2 compute type; default int8 on CPU, float16 on CUDA."
     )
     cpu_threads: int = Field(
-        0, ge=0, description="Threads for the model; 0 = one per CPU core of this machine."
+        0, ge=0, description="Threads of each model worker; 0 = cores divided by workers."
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Batches recognised at the same time; 0 = one per core, at most four.",
     )
     channels: tuple[Speaker, Speaker] = Field(
         (Speaker.OPERATOR, Speaker.CLIENT),
@@ -96,8 +102,12 @@ class TranscriptionSettings(ConfigModel):
         return "float16" if self.device == "cuda" else "int8"
 
     @property
+    def effective_workers(self) -> int:
+        return self.workers or max(1, min(4, os.cpu_count() or 1))
+
+    @property
     def effective_cpu_threads(self) -> int:
-        return self.cpu_threads or os.cpu_count() or 1
+        return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.effective_workers)
 
 
 class RenderSettings(ConfigModel):

@@ -23,6 +23,7 @@ from callscribe.daemon.http import create_app
 from callscribe.daemon.http import serve as serve_http
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.pipeline import Pipeline
+from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Worker
 from callscribe.domain import CallEvent
 from callscribe.errors import CallscribeError
@@ -67,6 +68,7 @@ class Runtime:
         self._services: list[asyncio.Task[None]] = []
         self._scheduler = AsyncIOScheduler()
         self._status = "starting"
+        self._retention = RetentionTimer()  # housekeeping is frequent, purging need not be
 
     def _fetch_policy(self, name: str) -> FetchPolicy:
         config: SourceSettings = self.settings.sources[name]
@@ -144,7 +146,8 @@ class Runtime:
         return self._status
 
     async def housekeeping(self) -> None:
-        """Requeue stalled jobs and refresh the figures shown in metrics and STATUS=."""
+        """Requeue stalled jobs, refresh the figures shown in metrics and STATUS=, and
+        apply the retention policy (at most once a minute)."""
         try:
             swept = await self.store.sweep()
             counts = await self.store.job_counts()
@@ -162,6 +165,7 @@ class Runtime:
             )
             + f"; dead: {sum(n for (_, state), n in counts.items() if state is JobState.DEAD)}"
         )
+        await self._retention(self.store, self.settings)
 
     async def _keep_running(self, source: RunningSource) -> None:
         failures = 0

@@ -28,7 +28,7 @@ from callscribe.domain import (
     Recording,
     Transcript,
 )
-from callscribe.store.base import Ingested, Job, JobKind, JobState, Store
+from callscribe.store.base import CallFacts, Ingested, Job, JobKind, JobState, Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -95,6 +95,21 @@ class AsyncStore:
     async def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         await self.run(self.store.complete_delivery, job, remote_id)
 
+    async def revive_delivery(self, call_id: int, sink: str) -> bool:
+        return await self.run(self.store.revive_delivery, call_id, sink)
+
+    async def revive_call(self, call_id: int, *, refetch: bool = False) -> JobKind | None:
+        return await self.run(self.store.revive_call, call_id, refetch=refetch)
+
+    async def recordings_to_purge(self, limit: int) -> list[Recording]:
+        return await self.run(self.store.recordings_to_purge, limit)
+
+    async def mark_recordings_purged(self, call_ids: Sequence[int], reason: str) -> int:
+        return await self.run(self.store.mark_recordings_purged, call_ids, reason)
+
+    async def purge_transcripts(self, older_than: datetime, reason: str) -> int:
+        return await self.run(self.store.purge_transcripts, older_than, reason)
+
     async def call(self, call_id: int) -> Call:
         return await self.run(self.store.call, call_id)
 
@@ -112,8 +127,13 @@ class AsyncStore:
     ) -> list[Delivery]:
         return await self.run(self.store.deliveries, call_id, state, sink)
 
-    async def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]:
-        return await self.run(self.store.calls, state, limit)
+    async def calls(
+        self, state: CallState | None = None, limit: int = 100, source: str | None = None
+    ) -> list[Call]:
+        return await self.run(self.store.calls, state, limit, source)
+
+    async def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]:
+        return await self.run(self.store.call_facts, call_ids)
 
     async def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]:
         return await self.run(self.store.jobs, state, kind)

@@ -73,6 +73,14 @@ class Limits:
     max_stalls: int = 3
 
 
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the store holds for a call besides its event, for admin listings."""
+
+    duration: float | None  # seconds of audio transcribed; None without a transcript
+    recording_purged_at: datetime | None  # when retention deleted the recording's file
+
+
 class Store(Protocol):
     """Every method is one transaction; a method that returns has committed.
 
@@ -132,6 +140,31 @@ class Store(Protocol):
     def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         """DELIVER done: delivery DELIVERED; the call is DONE when no delivery is pending."""
 
+    def revive_delivery(self, call_id: int, sink: str) -> bool:
+        """Requeue a DEAD delivery (an admin's retry): its DELIVER job QUEUED now with
+        attempts and stalls reset, the delivery PENDING, the call back from DONE to
+        TRANSCRIBED (NO_RECORDING for a call without recording) until it settles again.
+        The idempotency key stays, so a sink that did get it sees a duplicate, not a new
+        ticket.  False when there is no such delivery or it is not DEAD; ValueError when
+        the call's transcript was already deleted by retention."""
+
+    def revive_call(self, call_id: int, *, refetch: bool = False) -> JobKind | None:
+        """Requeue the stage a FAILED call died in (attempts reset) and return it: FETCH
+        (call RECEIVED) or TRANSCRIBE (call FETCHED).  A transcription is redone from a
+        new FETCH when the recording was purged or ``refetch`` asks for it.  None when the
+        call is not FAILED; KeyError when there is no such call."""
+
+    def recordings_to_purge(self, limit: int) -> list[Recording]:
+        """Recordings of finished calls (DONE or FAILED) not purged yet, oldest call first."""
+
+    def mark_recordings_purged(self, call_ids: Sequence[int], reason: str) -> int:
+        """Record that these calls' recording files are gone, with one audit row; returns
+        how many were newly marked."""
+
+    def purge_transcripts(self, older_than: datetime, reason: str) -> int:
+        """Delete the transcripts of calls that finished (DONE) before ``older_than``,
+        with one audit row; returns how many were deleted."""
+
     def call(self, call_id: int) -> Call: ...
     def recording(self, call_id: int) -> Recording | None: ...
     def transcript(self, call_id: int) -> Transcript | None: ...
@@ -141,7 +174,10 @@ class Store(Protocol):
         state: DeliveryState | None = None,
         sink: str | None = None,
     ) -> list[Delivery]: ...
-    def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]: ...
+    def calls(
+        self, state: CallState | None = None, limit: int = 100, source: str | None = None
+    ) -> list[Call]: ...
+    def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]: ...
     def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]: ...
     def job_counts(self) -> Mapping[tuple[JobKind, JobState], int]: ...
     def oldest_queued_at(self) -> datetime | None: ...

@@ -25,7 +25,7 @@ from callscribe.store import sqlite_jobs as q
 from callscribe.store.base import Ingested, Job, JobKind, JobState, Limits
 from callscribe.store.codec import event_to_json, format_time, parse_time, utc_now
 from callscribe.store.migrations import migrate
-from callscribe.store.sqlite_reads import SqliteReads
+from callscribe.store.sqlite_admin import SqliteAdmin
 from callscribe.transcription.render import to_json_dict
 
 __all__ = ["SqliteStore", "utc_now"]
@@ -36,7 +36,7 @@ BUSY_TIMEOUT_MS = 5000
 DEFAULT_LIMITS = Limits()
 
 
-class SqliteStore(SqliteReads):
+class SqliteStore(SqliteAdmin):
     """:class:`~callscribe.store.base.Store` on a SQLite file (created if missing).
 
     Opening checks the file (``PRAGMA quick_check``) and migrates the schema; a damaged
@@ -236,6 +236,9 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
     # FULL syncs the WAL at every commit: an acknowledged call survives a power cut (R-Q-5).
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted rows are overwritten with zeros, so a purged transcript cannot be read back
+    # from free pages of the file (R-PII-1); the WAL is emptied after each purge.
+    conn.execute("PRAGMA secure_delete = ON")
 
 
 def _quick_check(conn: sqlite3.Connection, path: Path) -> None:

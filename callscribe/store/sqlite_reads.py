@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
 from callscribe.errors import StoreError
-from callscribe.store.base import Job, JobKind, JobState
+from callscribe.store.base import CallFacts, Job, JobKind, JobState
 from callscribe.store.codec import event_from_json, parse_time
 from callscribe.store.sqlite_jobs import job_from_row
 from callscribe.transcription.render import from_json_dict
@@ -38,6 +38,7 @@ class SqliteReads:
         return _call(rows[0])
 
     def recording(self, call_id: int) -> Recording | None:
+        """The recording fetched for the call; its file may be gone (see call_facts)."""
         rows = self._select("SELECT * FROM recordings WHERE call_id = ?", (call_id,))
         if not rows:
             return None
@@ -68,14 +69,34 @@ class SqliteReads:
         )
         return [_delivery(row) for row in rows]
 
-    def calls(self, state: CallState | None = None, limit: int = 100) -> list[Call]:
-        """The most recently received calls first."""
+    def calls(
+        self, state: CallState | None = None, limit: int = 100, source: str | None = None
+    ) -> list[Call]:
+        """The most recently received calls first; each filter given narrows the list."""
         rows = self._select(
-            "SELECT * FROM calls WHERE (? IS NULL OR state = ?)"
+            "SELECT * FROM calls WHERE (? IS NULL OR state = ?) AND (? IS NULL OR source = ?)"
             " ORDER BY received_at DESC, id DESC LIMIT ?",
-            (_value(state), _value(state), limit),
+            (_value(state), _value(state), source, source, limit),
         )
         return [_call(row) for row in rows]
+
+    def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]:
+        """Transcript duration and recording purge time of these calls (unknown ids are
+        left out), without loading whole transcripts."""
+        rows = self._select(
+            "SELECT c.id, json_extract(t.document, '$.duration'), r.purged_at FROM calls c"
+            " LEFT JOIN transcripts t ON t.call_id = c.id"
+            " LEFT JOIN recordings r ON r.call_id = c.id"
+            " WHERE c.id IN (SELECT value FROM json_each(?))",
+            (json.dumps([int(i) for i in call_ids]),),
+        )
+        return {
+            int(row[0]): CallFacts(
+                duration=None if row[1] is None else float(row[1]),
+                recording_purged_at=None if row[2] is None else parse_time(row[2]),
+            )
+            for row in rows
+        }
 
     def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]:
         """Jobs in the order they were created."""

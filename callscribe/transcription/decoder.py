@@ -18,11 +18,22 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
-TRAILING_SILENCE = 16_000  # samples (one second) appended to every window
+TRAILING_SILENCE = 16_000  # samples (one second) of silence after every window's speech
+# Whisper's encoder attends over the whole input, padding included, so a window's text
+# depends on how much padding it gets.  Padding every window to a fixed bucket size of its
+# own (never to the longest window of its batch) makes the text of a call independent of
+# which other calls happen to share its batches.
+BUCKET = 32_000  # samples: windows are padded to a multiple of two seconds
 MAX_TOKENS = 440  # the decoder's context is 448 tokens, the prompt takes four
 PREPEND_PUNCTUATION = "\"'“¿([{-«"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、»…"
 SECONDS_PER_ENCODER_FRAME = 0.02
+HOP = 160  # samples per mel frame
+
+
+def bucket_size(samples: int) -> int:
+    """Samples a window of this length is padded to (a whole number of buckets)."""
+    return -(-(samples + TRAILING_SILENCE) // BUCKET) * BUCKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +73,27 @@ class WindowDecoder:
         return self._tokenizers[language]
 
     def features(self, audio: np.ndarray) -> np.ndarray:
-        # Without a pause after the last word Whisper decodes as if speech went on, and
-        # tends to say the last sentence again.  The extractor appends one frame past
-        # the end of the audio; drop it, as faster-whisper does.
-        padded = np.concatenate([audio, np.zeros(TRAILING_SILENCE, dtype=np.float32)])
+        """Log-mel features of a window padded with silence to its bucket size.
+
+        Without a pause after the last word Whisper decodes as if speech went on and
+        tends to say the last sentence again; the padding always includes one second.
+        The extractor appends one frame past the end of the audio; it is dropped, as
+        faster-whisper does.
+        """
+        padded = np.zeros(bucket_size(len(audio)), dtype=np.float32)
+        padded[: len(audio)] = audio
         features: np.ndarray = self._model.feature_extractor(padded)[..., :-1]
         return features
 
     def decode(self, audios: Sequence[np.ndarray], language: str) -> list[WindowText]:
-        """Decode one batch of windows, all in one language."""
+        """Decode one batch of windows of one bucket size, all in one language."""
         features = [self.features(audio) for audio in audios]
-        frames = [f.shape[-1] for f in features]
-        # The encoder's first convolution has stride 2: keep the length even.
-        width = max(frames) + max(frames) % 2
-        batch = np.stack([np.pad(f, ((0, 0), (0, width - f.shape[-1]))) for f in features])
-        encoded = self._model.encode(np.ascontiguousarray(batch, dtype=np.float32))
+        if len({f.shape[-1] for f in features}) != 1:
+            raise ValueError("a batch holds windows of one bucket size only")
+        # The aligner looks at the frames holding speech and the pause after it.
+        frames = [-(-(len(audio) + TRAILING_SILENCE) // HOP) for audio in audios]
+        batch = np.ascontiguousarray(np.stack(features), dtype=np.float32)
+        encoded = self._model.encode(batch)
         tokenizer = self.tokenizer(language)
         prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         generated = self._model.model.generate(

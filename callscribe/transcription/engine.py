@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from faster_whisper import WhisperModel
 
@@ -20,7 +21,7 @@ from callscribe.config import TranscriptionSettings
 from callscribe.domain import Timings, Transcript
 from callscribe.errors import ModelError
 from callscribe.transcription.audio import CallAudio
-from callscribe.transcription.decoder import WindowDecoder, WindowText
+from callscribe.transcription.decoder import WindowDecoder, WindowText, bucket_size
 from callscribe.transcription.hallucinations import HallucinationFilter
 from callscribe.transcription.models import resolve_model
 from callscribe.transcription.segments import TimedWord, build_segments
@@ -41,7 +42,7 @@ class Engine:
                 device=settings.device,
                 compute_type=settings.effective_compute_type,
                 cpu_threads=settings.effective_cpu_threads,
-                num_workers=1,
+                num_workers=settings.effective_workers,
                 local_files_only=path != settings.model,
             )
         except (RuntimeError, ValueError, OSError) as exc:
@@ -55,6 +56,9 @@ class Engine:
             window_seconds=settings.window_seconds,
         )
         self._lock = threading.Lock()
+        # CTranslate2 runs one batch per worker at a time; on few cores, two batches with one
+        # thread each beat one batch with two threads (docs/benchmarks.md).
+        self._pool = ThreadPoolExecutor(settings.effective_workers, thread_name_prefix="whisper")
 
     @property
     def model_name(self) -> str:
@@ -86,17 +90,24 @@ class Engine:
     def _decode(
         self, calls: Sequence[CallAudio], windows: Sequence[Window], languages: Sequence[str]
     ) -> list[WindowText]:
-        texts: dict[int, WindowText] = {}
-        by_language: dict[str, list[int]] = defaultdict(list)
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         for index, window in enumerate(windows):
-            by_language[languages[window.call]].append(index)
-        for language, indexes in by_language.items():
-            # Windows of similar length share a batch, so little of it is padding.
-            indexes.sort(key=lambda i: windows[i].length)
-            size = self.settings.batch_size
-            for batch in (indexes[i : i + size] for i in range(0, len(indexes), size)):
-                decoded = self._decoder.decode([windows[i].audio(calls) for i in batch], language)
-                texts.update(zip(batch, decoded, strict=True))
+            groups[languages[window.call], bucket_size(window.length)].append(index)
+        workers = self.settings.effective_workers
+        batches: list[tuple[str, list[int]]] = []
+        for (language, _), indexes in sorted(groups.items()):
+            # Enough batches to keep every worker busy, none larger than batch_size.
+            size = min(self.settings.batch_size, -(-len(indexes) // workers))
+            batches += [(language, indexes[i : i + size]) for i in range(0, len(indexes), size)]
+
+        def decode(batch: tuple[str, list[int]]) -> list[WindowText]:
+            language, indexes = batch
+            return self._decoder.decode([windows[i].audio(calls) for i in indexes], language)
+
+        texts: dict[int, WindowText] = {}
+        results = self._pool.map(decode, batches)
+        for (_, indexes), decoded in zip(batches, results, strict=True):
+            texts.update(zip(indexes, decoded, strict=True))
         return [texts[i] for i in range(len(windows))]
 
     def _languages(self, calls: Sequence[CallAudio], windows: Sequence[Window]) -> list[str]:
