@@ -20,6 +20,7 @@ def register(subparsers: Any) -> None:
     for name, handler, text in (
         ("validate", validate, "say whether the configuration is valid, and what is wrong"),
         ("show", show, "print the configuration with defaults filled in (secrets hidden)"),
+        ("reference", reference, "print every setting with its default and meaning (Markdown)"),
     ):
         action = actions.add_parser(name, help=text, description=text)
         action.add_argument(
@@ -43,4 +44,11 @@ def validate(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     print(json.dumps(settings.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    return 0
+
+
+def reference(args: argparse.Namespace) -> int:
+    from callscribe.config.reference import markdown  # noqa: PLC0415 - only this command
+
+    print(markdown(), end="")
     return 0

@@ -13,6 +13,8 @@ from callscribe.retry import DELIVERY, FETCH, TRANSCRIBE, RetryPolicy
 
 
 class DaemonSettings(ConfigModel):
+    """Where the service keeps its state, what it listens on and how hard it works."""
+
     state_dir: ConfigPath = Field(
         Path("/var/lib/callscribe"),
         description="Database and fetched recordings live here (systemd: StateDirectory).",
@@ -23,21 +25,25 @@ class DaemonSettings(ConfigModel):
     listen: str = Field(
         "127.0.0.1:8680", description="host:port of the webhook and metrics HTTP server"
     )
-    fetch_workers: int = Field(4, ge=1, le=64)
+    fetch_workers: int = Field(4, ge=1, le=64, description="Recordings downloaded at once.")
     transcribe_batch: int = Field(
         4,
         ge=1,
         le=32,
         description="Queued calls transcribed together (their windows share batches).",
     )
-    delivery_workers: int = Field(4, ge=1, le=64)
+    delivery_workers: int = Field(4, ge=1, le=64, description="Deliveries posted at once.")
     lease_seconds: float = Field(
         60.0,
         ge=5.0,
         description="A job whose worker stops renewing it for this long is taken again.",
     )
-    heartbeat_seconds: float = Field(10.0, ge=1.0)
-    sweep_seconds: float = Field(15.0, ge=1.0)
+    heartbeat_seconds: float = Field(
+        10.0, ge=1.0, description="How often a worker renews the leases of its running jobs."
+    )
+    sweep_seconds: float = Field(
+        15.0, ge=1.0, description="How often expired leases are looked for (and metrics refreshed)."
+    )
     max_stalls: int = Field(
         3, ge=1, description="Workers that died holding a job before it is declared dead."
     )
@@ -46,8 +52,12 @@ class DaemonSettings(ConfigModel):
         ge=1.0,
         description="On stop, running jobs get this long to finish (keep under TimeoutStopSec).",
     )
-    max_webhook_bytes: int = Field(1 << 20, ge=1024)
-    max_recording_bytes: int = Field(100 << 20, ge=1024)
+    max_webhook_bytes: int = Field(
+        1 << 20, ge=1024, description="Larger webhook bodies are refused with 413."
+    )
+    max_recording_bytes: int = Field(
+        100 << 20, ge=1024, description="Larger recordings are not downloaded."
+    )
 
     @field_validator("listen")
     @classmethod
@@ -75,8 +85,8 @@ class DaemonSettings(ConfigModel):
 
 
 class RetentionSettings(ConfigModel):
-    """How long personal data is kept (reliability.md R-PII-1); every deletion is written
-    to the database's audit table (R-PII-2)."""
+    """How long personal data is kept; every deletion is written to the database's audit
+    table (what, how many, which calls, why — no personal data)."""
 
     keep_recordings: bool = Field(
         False,
@@ -100,9 +110,15 @@ class RetrySettings(ConfigModel):
     minutes or hours after the call.
     """
 
-    fetch: tuple[float, ...] = FETCH.delays
-    transcribe: tuple[float, ...] = TRANSCRIBE.delays
-    delivery: tuple[float, ...] = DELIVERY.delays
+    fetch: tuple[float, ...] = Field(
+        FETCH.delays, description="Waits between attempts to fetch a recording."
+    )
+    transcribe: tuple[float, ...] = Field(
+        TRANSCRIBE.delays, description="Waits after a decoder crash or a recognition failure."
+    )
+    delivery: tuple[float, ...] = Field(
+        DELIVERY.delays, description="Waits between attempts to deliver to a sink."
+    )
     jitter: float = Field(
         DELIVERY.jitter, ge=0.0, le=1.0, description="Spread waits by ± this share."
     )

@@ -89,9 +89,11 @@ def _toml(value: Any) -> str:
         return json.dumps(str(value))
     if isinstance(value, Secret):
         return "(secret)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, tuple | list):
         items = list(_items(value))
-        return "[" + ", ".join(items) + "]" if len(items) <= 6 else f"[{len(items)} entries]"
+        return "[" + ", ".join(items) + "]" if len(items) <= 12 else f"[{len(items)} entries]"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from callscribe.config.base import ConfigModel
@@ -16,8 +18,10 @@ class Route(ConfigModel):
     directions: tuple[Direction, ...] = Field((), description="Only these directions; empty: all.")
     operators: tuple[str, ...] = Field((), description="Only these operator ids; empty: all.")
     min_talk_seconds: float = Field(0.0, ge=0.0, description="Skip calls shorter than this.")
-    missed_calls: bool = Field(
-        False, description="Also send calls without a recording (missed, abandoned)."
+    calls: Literal["recorded", "missed", "all"] = Field(
+        "recorded",
+        description="'recorded' (transcribed calls), 'missed' (calls without a recording: "
+        "missed, abandoned — delivered without a transcript) or 'all'.",
     )
 
     def matches(self, event: CallEvent) -> bool:
@@ -27,7 +31,7 @@ class Route(ConfigModel):
             (not self.sources or event.source in self.sources)
             and (not self.directions or event.direction in self.directions)
             and (not self.operators or event.operator_id in self.operators)
-            and (has_recording or self.missed_calls)
+            and self.calls in (("recorded", "all") if has_recording else ("missed", "all"))
             and (not has_recording or talk is None or talk >= self.min_talk_seconds)
         )
 

@@ -76,6 +76,7 @@ url = "{sink.url}/calls"
 [[routes]]
 sources = ["{name}"]
 sinks = ["{name}", "archive"]
+calls = "all"
 """
         )
     return "".join(sections)
@@ -145,6 +146,19 @@ def test_a_posted_call_is_transcribed_and_delivered(world: World) -> None:
     wait_for(lambda: _archived(world, "happy-1") == 1, 30, "the archive line")
     metrics = httpx.get(f"{world.daemon.url}/metrics").text
     assert 'callscribe_calls_received_total{source="healthy"}' in metrics
+
+
+def test_a_missed_call_is_delivered_without_a_transcript(world: World) -> None:
+    body = world.event("missed-1")
+    del body["recording_url"]
+    body.pop("answered_at")
+    assert world.post("healthy", body).status_code == 200
+    sink = world.sinks["healthy"]
+    wait_for(lambda: sink.tickets_for("missed-1") == 1, 60, "the missed-call ticket")
+    (ticket,) = [t for t in sink.tickets.values() if t["call"]["external_id"] == "missed-1"]
+    assert ticket["transcript"] is None
+    assert ticket["dialogue"] is None
+    assert ticket["call"]["answered_at"] is None
 
 
 def test_duplicate_webhooks_make_one_call(world: World) -> None:
