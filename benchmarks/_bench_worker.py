@@ -80,7 +80,9 @@ class CallscribeRunner:
         from callscribe.config import TranscriptionSettings  # noqa: PLC0415
         from callscribe.transcription.engine import Engine  # noqa: PLC0415
 
-        self.settings = TranscriptionSettings.model_validate({"cpu_threads": threads})
+        # The same number of threads as naive, spent callscribe's way: that many model
+        # workers of one thread each (its default on a machine with that many cores).
+        self.settings = TranscriptionSettings(workers=threads, cpu_threads=1)
         self.limits = AudioLimits(self.settings.max_duration_seconds, self.settings.max_file_bytes)
         started = time.perf_counter()
         self.engine = Engine(self.settings)

@@ -10,7 +10,8 @@ Two configurations, the same model files (callscribe's bundled ``base``), the sa
 - **naive**: ``WhisperModel(base, device="cpu", compute_type="int8", cpu_threads=N)``, then
   for each call ``model.transcribe(mono_mix)`` with every default (beam 5, no VAD, language
   detected, temperature fallback, conditioning on previous text), one call after another;
-- **callscribe**: one ``Engine``, and ``transcribe_all`` over all the calls, as the CLI runs.
+- **callscribe**: one ``Engine`` with N model workers of one thread each (its default on an
+  N-core machine), and ``transcribe_all`` over all the calls, as the CLI runs.
 
 Both decode each file with callscribe's ``decode_file`` inside the timed work.  Each runs in its
 own long-lived process (``_bench_worker.py``), so model load time and peak RSS are its own;

@@ -103,7 +103,11 @@ class TranscriptionSettings(ConfigModel):
 
     @property
     def effective_workers(self) -> int:
-        return self.workers or max(1, min(4, os.cpu_count() or 1))
+        if self.workers:
+            return self.workers
+        if self.device == "cuda":
+            return 1  # a GPU runs one large batch faster than several small ones
+        return max(1, min(4, os.cpu_count() or 1))
 
     @property
     def effective_cpu_threads(self) -> int:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# A phrase said this many times in a row is a decoding loop, not a person.
+# A phrase said this many times in a row is a decoding loop, not a person: four times
+# for a word or two («да, да, да» is speech), three times for anything longer.
 LOOP_REPEATS = 4
-LONGEST_LOOP_UNIT = 8  # words
+LOOP_REPEATS_LONG = 3
+LONG_UNIT = 3  # words
+LONGEST_LOOP_UNIT = 12  # words
 
 
 def _tolerant(pattern: str) -> str:
@@ -67,15 +70,14 @@ def collapse_loops(text: str) -> tuple[str, int]:
 
 
 def _loop_unit(keys: list[str], start: int) -> int:
-    """The shortest unit starting here that repeats ``LOOP_REPEATS`` times, or 0."""
+    """The shortest unit starting here that repeats often enough to be a loop, or 0."""
     for unit in range(1, LONGEST_LOOP_UNIT + 1):
-        if start + LOOP_REPEATS * unit > len(keys):
-            break
+        repeats = LOOP_REPEATS_LONG if unit >= LONG_UNIT else LOOP_REPEATS
+        if start + repeats * unit > len(keys):
+            continue
         first = keys[start : start + unit]
         if not any(first):
             continue
-        if all(
-            keys[start + k * unit : start + (k + 1) * unit] == first for k in range(1, LOOP_REPEATS)
-        ):
+        if all(keys[start + k * unit : start + (k + 1) * unit] == first for k in range(1, repeats)):
             return unit
     return 0

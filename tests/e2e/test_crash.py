@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import Daemon, FileServer, SinkServer, free_port, wait_for
+from callscribe.testing import Daemon, FileServer, SinkServer, free_port, wait_for
 from tests.e2e.test_daemon import TOKEN, config, recordings  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow

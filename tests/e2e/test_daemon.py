@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.e2e.harness import Daemon, FileServer, SinkServer, free_port, running, wait_for
+from callscribe.testing import Daemon, FileServer, SinkServer, free_port, running, wait_for
 from tests.samples import SAMPLES
 
 pytestmark = pytest.mark.slow

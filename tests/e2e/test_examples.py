@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, Daemon, free_port, running, wait_for
+from callscribe.testing import Daemon, free_port, running, wait_for
+from tests.samples import EXAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +20,14 @@ def test_a_call_dropped_into_the_inbox_lands_in_the_jsonl_file(
 ) -> None:
     examples = tmp_path / "examples"
     examples.mkdir()
-    shutil.copy(REPO / "examples" / "callscribe.toml", examples)
+    shutil.copy(EXAMPLES / "callscribe.toml", examples)
     (examples / "inbox").mkdir()
     port = free_port()
     daemon = Daemon(examples / "callscribe.toml", port, model_dir, tmp_path / "daemon.log")
     daemon.env["CALLSCRIBE_DAEMON__LISTEN"] = f"127.0.0.1:{port}"
     archive = examples / "state" / "transcripts.jsonl"
     with running(daemon):
-        shutil.copy(REPO / "examples" / "call-public-01.wav", examples / "inbox")
+        shutil.copy(EXAMPLES / "call-public-01.wav", examples / "inbox")
         wait_for(archive.exists, 180, f"{archive} (log: {daemon.log})")
         assert daemon.stop() == 0
     (line,) = archive.read_text("utf-8").splitlines()
@@ -37,7 +38,7 @@ def test_a_call_dropped_into_the_inbox_lands_in_the_jsonl_file(
 
     # Started again, it scans the inbox anew and does not deliver the same file twice.
     with running(daemon):
-        shutil.copy(REPO / "examples" / "call-public-01.wav", examples / "inbox" / "again.wav")
+        shutil.copy(EXAMPLES / "call-public-01.wav", examples / "inbox" / "again.wav")
         wait_for(lambda: len(archive.read_text("utf-8").splitlines()) == 2, 180, "second call")
     names = [json.loads(x)["call"]["external_id"] for x in archive.read_text().splitlines()]
     assert names[0].startswith("call-public-01.wav@")

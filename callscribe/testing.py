@@ -1,9 +1,9 @@
-"""Real servers and a real daemon process for end-to-end tests.
+"""Stand-ins for the world around callscribe, for integration tests and benchmarks.
 
-``Daemon`` runs ``python -m callscribe run`` as a child process with a generated
-configuration; ``SinkServer`` is a helpdesk that honours idempotency keys the way
-Stripe documents (the same key answers the first response again and creates nothing);
-``FileServer`` serves recordings.  All listen on 127.0.0.1 with ephemeral ports.
+``Daemon`` runs ``python -m callscribe run`` as a child process; ``SinkServer`` is a
+helpdesk that honours idempotency keys the way Stripe documents (the same key creates
+nothing new); ``FileServer`` serves recordings like a PBX's web server, optionally
+answering 404 until a recording "appears".  All listen on 127.0.0.1 on ephemeral ports.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -94,6 +92,7 @@ class SinkServer(_Server):
         self.answers = list(answers or [])
         self.posts: list[dict[str, Any]] = []
         self.tickets: dict[str, dict[str, Any]] = {}
+        self.created: dict[str, float] = {}  # time.monotonic() each ticket was made
         self.lock = threading.Lock()
         super().__init__(_SinkHandler)
 
@@ -109,8 +108,9 @@ class _SinkHandler(BaseHTTPRequestHandler):
         with server.lock:
             server.posts.append(body)
             status = server.answers.pop(0) if server.answers else 200
-            if status == 200:
-                server.tickets.setdefault(key, body)
+            if status == 200 and key not in server.tickets:
+                server.tickets[key] = body
+                server.created[key] = time.monotonic()
         payload = json.dumps({"id": f"ticket-{key[-8:]}"}).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -140,21 +140,23 @@ class Daemon:
 
     def start(self, timeout: float = 120.0) -> None:
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "callscribe", "run", "--config", str(self.config)],
-                cwd=REPO,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
         wait_for(self._ready, timeout, f"daemon ready (log: {self.log})")
 
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise RuntimeError("the daemon was not started")
+        return self.process
+
     def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"daemon exited with {self.process.returncode}: {self.log.read_text()}"
-            )
+        code = self._running().poll()
+        if code is not None:
+            raise AssertionError(f"daemon exited with {code}: {self.log.read_text()}")
         try:
             return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -165,14 +167,14 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
+        process = self._running()
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
 
     def stop(self, timeout: float = 90.0) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        process = self._running()
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout)
 
 
 @contextmanager
