@@ -79,8 +79,8 @@ class SourceError(CallscribeError):
         super().__init__(message)
 
 
-class FetchError(CallscribeError):
-    """The recording could not be fetched."""
+class _RetryableError(CallscribeError):
+    """A failure that says whether trying again later can help, and when."""
 
     def __init__(
         self, message: str | None = None, *, retryable: bool, retry_after: float | None = None
@@ -88,18 +88,15 @@ class FetchError(CallscribeError):
         self.retryable = retryable
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class FetchError(_RetryableError):
+    """The recording could not be fetched."""
 
 
 class StoreError(CallscribeError):
     """The database cannot be used."""
 
 
-class SinkError(CallscribeError):
+class SinkError(_RetryableError):
     """The transcript could not be delivered."""
-
-    def __init__(
-        self, message: str | None = None, *, retryable: bool, retry_after: float | None = None
-    ) -> None:
-        self.retryable = retryable
-        self.retry_after = retry_after
-        super().__init__(message)

@@ -30,53 +30,40 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.calls_received = Counter(
+        self.calls_received = self._counter(
             "calls_received",
             "Calls stored for the first time, by source (duplicates are not counted).",
-            ["source"],
-            namespace=NAMESPACE,
-            registry=r,
+            "source",
         )
-        self.webhooks = Counter(
-            "webhooks",
-            "Webhook requests answered, by source and HTTP status.",
-            ["source", "status"],
-            namespace=NAMESPACE,
-            registry=r,
+        self.webhooks = self._counter(
+            "webhooks", "Webhook requests answered, by source and HTTP status.", "source", "status"
         )
-        self.transcription_seconds = Counter(
-            "transcription_seconds",
-            "Wall-clock seconds spent transcribing.",
-            namespace=NAMESPACE,
-            registry=r,
+        self.transcription_seconds = self._counter(
+            "transcription_seconds", "Wall-clock seconds spent transcribing."
         )
-        self.audio_seconds = Counter(
-            "audio_seconds",
-            "Seconds of call audio transcribed.",
-            namespace=NAMESPACE,
-            registry=r,
-        )
-        self.deliveries = Counter(
+        self.audio_seconds = self._counter("audio_seconds", "Seconds of call audio transcribed.")
+        self.deliveries = self._counter(
             "deliveries",
             "Delivery attempts, by sink and outcome (delivered, retry, failed).",
-            ["sink", "outcome"],
-            namespace=NAMESPACE,
-            registry=r,
+            "sink",
+            "outcome",
         )
         self.jobs = Gauge(
             "jobs",
             "Jobs in the store, by kind and state.",
             ["kind", "state"],
             namespace=NAMESPACE,
-            registry=r,
+            registry=self.registry,
         )
         self.queue_lag = Gauge(
             "queue_lag_seconds",
             "Age of the oldest queued job whose time has come (0 when none is waiting).",
             namespace=NAMESPACE,
-            registry=r,
+            registry=self.registry,
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, namespace=NAMESPACE, registry=self.registry)
 
     def webhook(self, source: str, status: int) -> None:
         """Count one answered webhook request."""

@@ -53,6 +53,7 @@ class WindowText:
     words: tuple[Word, ...]
     avg_logprob: float
     no_speech_prob: float
+    tokens: int  # text tokens generated
 
 
 class WindowDecoder:
@@ -117,6 +118,7 @@ class WindowDecoder:
                 words=tuple(_words(tokenizer, tokens, alignment)) if tokens else (),
                 avg_logprob=_avg_logprob(result),
                 no_speech_prob=float(result.no_speech_prob),
+                tokens=len(tokens),
             )
             for tokens, result, alignment in zip(texts, generated, alignments, strict=True)
         ]
