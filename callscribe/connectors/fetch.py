@@ -10,33 +10,26 @@ Sizes and times are bounded as R-SSRF-5 asks; nothing half-written is ever left 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 import re
-import secrets
 import socket
 import ssl
-import stat
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from io import BufferedWriter
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 
+from callscribe.connectors.http_status import retry_after
+from callscribe.connectors.spool import CHUNK, FetchedFile, Spool, copy_local
 from callscribe.connectors.ssrf import (
     IPAddress,
     PinnedTransport,
     RefusedError,
     check_address,
     check_url,
-    local_path,
-    open_inside,
     origin,
     redact_url,
 )
@@ -44,11 +37,8 @@ from callscribe.errors import FetchError
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HEADERS = {"User-Agent": "callscribe", "Accept": "*/*", "Accept-Encoding": "identity"}
-_SUFFIXES = frozenset({".mp3", ".wav", ".ogg", ".opus", ".flac", ".m4a", ".gsm", ".webm"})
-_TYPE_SUFFIX = {"audio/mpeg": ".mp3", "audio/wav": ".wav", "audio/x-wav": ".wav"}
 _MEDIA_TYPE = re.compile(r"[a-z0-9.+-]+/[a-z0-9.+-]+")
 
 
@@ -116,16 +106,6 @@ class FetchPolicy:
         object.__setattr__(self, "loopback_ports", frozenset(self.loopback_ports))
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedFile:
-    """A complete recording in ``dest_dir``; treat it as read-only (it may be a hardlink)."""
-
-    path: Path
-    size: int
-    sha256: str
-    content_type: str | None
-
-
 class RecordingFetcher:
     """Fetches recordings into a directory; keeps no state between fetches."""
 
@@ -151,7 +131,9 @@ class RecordingFetcher:
             if location.startswith("/") or location[:5].lower() == "file:":
                 if not policy.local_dirs:
                     raise RefusedError("this source does not read local files", url=where)
-                return await asyncio.to_thread(_copy_local, location, policy, dest_dir)
+                return await asyncio.to_thread(
+                    copy_local, location, policy.local_dirs, policy.max_bytes, dest_dir
+                )
             try:
                 async with asyncio.timeout(policy.total_timeout):
                     return await self._fetch_http(location, policy, dest_dir, auth)
@@ -234,24 +216,11 @@ class RecordingFetcher:
         return str(address)
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        if value.strip().isdigit():
-            seconds = float(value)
-        else:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
-    return min(max(seconds, 0.0), 86400.0)  # a hostile server must not park a job forever
-
-
 def _raise_for_status(response: httpx.Response, where: str) -> None:
     status = response.status_code
     if status in (200, 203):
         return
-    after = _retry_after(response.headers.get("retry-after"))
+    after = retry_after(response)
     if status in (404, 410):  # PBXs publish the recording a little after the call ends
         reason = f"{where}: HTTP {status}, recording not ready yet"
         raise FetchError(reason, retryable=True, retry_after=after)
@@ -274,66 +243,6 @@ def _next_hop(url: httpx.URL, response: httpx.Response, where: str) -> httpx.URL
     return target
 
 
-class _Spool:
-    """A temp file in ``dest_dir`` that becomes the recording or disappears.
-
-    Counts and hashes every chunk, refusing past ``max_bytes``.  With ``link`` (an open
-    file and its checked path) the temp file is a hardlink to it when possible, and
-    chunks are only counted and hashed.
-    """
-
-    def __init__(
-        self, dest_dir: Path, max_bytes: int, where: str, link: tuple[int, Path] | None
-    ) -> None:
-        self._dir, self._max, self._where = dest_dir, max_bytes, where
-        self._tmp = dest_dir / f".callscribe-{secrets.token_hex(8)}.part"
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        self._digest, self.size = hashlib.sha256(), 0
-        self._out: BufferedWriter | None = None
-        if link is None or not _hardlink(*link, self._tmp):
-            self._out = self._tmp.open("xb")
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def add(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self._max:
-            raise RefusedError(f"the recording is over the {self._max} byte limit", url=self._where)
-        self._digest.update(chunk)
-        if self._out is not None:
-            self._out.write(chunk)  # small synchronous writes never block the loop for long
-
-    def keep(self, name: str, content_type: str | None) -> FetchedFile:
-        if self._out is not None:
-            self._out.close()
-        suffix = Path(name).suffix.lower()
-        if suffix not in _SUFFIXES:
-            suffix = _TYPE_SUFFIX.get(content_type or "", "")
-        final = self._dir / f"recording-{secrets.token_hex(8)}{suffix}"
-        self._tmp.replace(final)
-        log.info("fetched %s (%d bytes)", self._where, self.size)
-        return FetchedFile(final, self.size, self._digest.hexdigest(), content_type)
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is not None:  # includes cancellation by the total timeout
-            if self._out is not None:
-                self._out.close()
-            self._tmp.unlink(missing_ok=True)
-
-
-def _hardlink(fd: int, path: Path, target: Path) -> bool:
-    """Hardlink ``path`` as ``target`` if it still is the very file open as ``fd``."""
-    try:
-        os.link(path, target, follow_symlinks=False)
-    except OSError:  # another filesystem, fs.protected_hardlinks: copy instead
-        return False
-    if os.path.samestat(os.fstat(fd), target.lstat()):
-        return True
-    target.unlink()  # the name was swapped after it was checked and opened
-    return False
-
-
 async def _save(
     response: httpx.Response, name: str, policy: FetchPolicy, dest_dir: Path, where: str
 ) -> FetchedFile:
@@ -345,31 +254,7 @@ async def _save(
         # Raw bytes only: inflating gzip would let a small body grow past the limit in memory.
         raise FetchError(f"{where}: compressed despite Accept-Encoding: identity", retryable=False)
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    with _Spool(dest_dir, policy.max_bytes, where, None) as spool:
-        async for chunk in response.aiter_raw(_CHUNK):
+    with Spool(dest_dir, policy.max_bytes, where, None) as spool:
+        async for chunk in response.aiter_raw(CHUNK):
             spool.add(chunk)
         return spool.keep(name, media if _MEDIA_TYPE.fullmatch(media) else None)
-
-
-def _copy_local(location: str, policy: FetchPolicy, dest_dir: Path) -> FetchedFile:
-    """Copy, or hardlink, a spool file into ``dest_dir``; runs in a thread."""
-    path = local_path(location)
-    shown = redact_url(str(path))  # escaped: a file name can hold a line break
-    try:
-        fd, real = open_inside(path, policy.local_dirs)
-    except FileNotFoundError:
-        raise FetchError(f"{shown}: no such file (yet)", retryable=True) from None
-    except OSError as exc:
-        raise FetchError(f"{shown}: cannot open ({exc.strerror})", retryable=False) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RefusedError(f"{shown} is not a regular file")
-        if info.st_size > policy.max_bytes:
-            raise RefusedError(f"{shown} has {info.st_size} bytes, over the limit")
-        with _Spool(dest_dir, policy.max_bytes, shown, (fd, real)) as spool:
-            while chunk := os.read(fd, 16 * _CHUNK):
-                spool.add(chunk)
-            return spool.keep(path.name, None)
-    finally:
-        os.close(fd)

@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from callscribe.connectors import fetch as fetch_module
+from callscribe.connectors import spool as spool_module
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.ssrf import IPAddress, RefusedError
 from callscribe.errors import FetchError
@@ -324,13 +325,13 @@ async def test_one_bad_answer_among_good_ones_refuses_the_name(env: Env, bad: st
 
 async def test_endless_body_is_cut_at_the_limit(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    real_add = fetch_module._Spool.add
+    real_add = spool_module.Spool.add
 
     def add(spool: Any, chunk: bytes) -> None:
         sizes.append(spool.size + len(chunk))
         real_add(spool, chunk)
 
-    monkeypatch.setattr(fetch_module._Spool, "add", add)
+    monkeypatch.setattr(spool_module.Spool, "add", add)
     env.server.routes["/rec.mp3"] = endless
     error = await env.fails(env.url("/rec.mp3"), FetchPolicy(schemes={"http"}, max_bytes=2**20))
     assert "over the 1048576 byte limit" in str(error)

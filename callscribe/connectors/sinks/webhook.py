@@ -9,7 +9,7 @@ from pydantic import AnyHttpUrl, Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, SecretValue
-from callscribe.connectors.sinks.http_status import check_response, transport_error
+from callscribe.connectors.http_status import check_response, transport_error
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
 

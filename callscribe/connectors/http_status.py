@@ -1,6 +1,7 @@
-"""How an HTTP API's answer translates into delivered, retry later, or give up.
+"""How an HTTP answer translates into done, retry later, or give up.
 
-Shared by every sink that posts over HTTP (reliability requirement R-OUT-2): 2xx is
+``retry_after`` serves every HTTP client in callscribe; ``check_response`` every sink
+that posts over HTTP (reliability requirement R-OUT-2): 2xx is
 delivered; 408, 429 and 5xx are retried, honouring Retry-After; redirects are not
 followed (an API that moved needs its URL fixed, and following could leak credentials
 to another host); every other 4xx is a permanent refusal, kept with the API's reason.
@@ -44,11 +45,13 @@ def transport_error(sink: str, request_url: str, exc: httpx.HTTPError) -> SinkEr
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any.
+
+    Not capped here: the retry policy caps it (``RetryPolicy.retry_after_cap``).
+    """
+    value = (response.headers.get("retry-after") or "").strip()
     if not value:
         return None
-    value = value.strip()
     if value.isdigit():
         return float(value)
     try:
