@@ -119,7 +119,9 @@ def int8_gemm_rate(size: int = 2048, repeats: int = 5) -> float:
         ],
         [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=9
+    )  # an IR version every onnxruntime release still reads
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
     session = onnxruntime.InferenceSession(model.SerializeToString(), options)

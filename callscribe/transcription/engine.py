@@ -73,7 +73,7 @@ class Engine:
             return []
         with self._lock:
             started = time.perf_counter()
-            windows = plan_windows(calls, self._vad)
+            windows = plan_windows(calls, self._vad, self._pool.map)
             vad_seconds = time.perf_counter() - started
             languages = self._languages(calls, windows)
             started = time.perf_counter()
@@ -93,20 +93,15 @@ class Engine:
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         for index, window in enumerate(windows):
             groups[languages[window.call], bucket_size(window.length)].append(index)
-        workers = self.settings.effective_workers
-        batches: list[tuple[str, list[int]]] = []
-        for (language, _), indexes in sorted(groups.items()):
-            # Enough batches to keep every worker busy, none larger than batch_size.
-            size = min(self.settings.batch_size, -(-len(indexes) // workers))
-            batches += [(language, indexes[i : i + size]) for i in range(0, len(indexes), size)]
+        batches = _schedule(groups, self.settings.batch_size, self.settings.effective_workers)
 
-        def decode(batch: tuple[str, list[int]]) -> list[WindowText]:
-            language, indexes = batch
+        def decode(batch: tuple[str, int, list[int]]) -> list[WindowText]:
+            language, _, indexes = batch
             return self._decoder.decode([windows[i].audio(calls) for i in indexes], language)
 
         texts: dict[int, WindowText] = {}
         results = self._pool.map(decode, batches)
-        for (_, indexes), decoded in zip(batches, results, strict=True):
+        for (_, _, indexes), decoded in zip(batches, results, strict=True):
             texts.update(zip(indexes, decoded, strict=True))
         return [texts[i] for i in range(len(windows))]
 
@@ -169,3 +164,24 @@ class Engine:
                 )
             )
         return transcripts
+
+
+def _schedule(
+    groups: dict[tuple[str, int], list[int]], batch_size: int, workers: int
+) -> list[tuple[str, int, list[int]]]:
+    """Batches of windows of one language and bucket, the costliest first.
+
+    The decoder is much cheaper per window in a batch than alone, so a group is cut into
+    batches as full as ``batch_size`` allows, and only split further while workers would
+    otherwise stand idle.  Handing out the largest batches first keeps one long batch
+    from running alone at the end while the other workers wait.
+    """
+    batches = []
+    for (language, bucket), indexes in groups.items():
+        size = min(batch_size, -(-len(indexes) // workers))
+        batches += [(language, bucket, indexes[i : i + size]) for i in range(0, len(indexes), size)]
+    return sorted(batches, key=_cost, reverse=True)
+
+
+def _cost(batch: tuple[str, int, list[int]]) -> int:
+    return batch[1] * len(batch[2])  # samples to encode: a fair proxy for decoding too

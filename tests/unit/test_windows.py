@@ -56,3 +56,20 @@ def test_a_word_in_the_gap_is_clipped_into_its_piece() -> None:
     assert piece.start == 0
     assert start == pytest.approx(3.9)
     assert end == pytest.approx(4.0)
+
+
+def test_a_first_word_pulled_back_over_the_pause_stays_in_its_piece() -> None:
+    # Seen on a generated call: "или" aligned from 7.14 s to 8.66 s while its stretch
+    # of speech starts at 8.09 s in the window; by its midpoint it joined the stretch
+    # before, and the dialogue put it before the other speaker's reply.
+    earlier = Piece(0, 0, 49 * SECOND, 56 * SECOND + SECOND * 79 // 100, 0)
+    later = Piece(0, 0, 62 * SECOND, 64 * SECOND, 8 * SECOND + SECOND * 9 // 100)
+    piece, start, end = Window((earlier, later)).locate(7.14, 8.66)
+    assert piece == later
+    assert (start, end) == pytest.approx((62.0, 62.57))
+
+
+def test_a_word_ending_where_the_next_piece_begins_stays_in_its_own() -> None:
+    second = Piece(0, 0, 30 * SECOND, 34 * SECOND, 5 * SECOND)
+    piece, _, _ = Window((Piece(0, 0, 0, 4 * SECOND, 0), second)).locate(3.5, 5.0)
+    assert piece.start == 0
