@@ -61,7 +61,12 @@ class TranscriptionSettings(ConfigModel):
     beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
     batch_size: int = Field(8, ge=1, le=64, description="Speech windows decoded together.")
     window_seconds: float = Field(
-        20.0, ge=5.0, le=30.0, description="Longest stretch of speech decoded at once."
+        20.0,
+        ge=5.0,
+        # With the second of silence after it and padding to four-second buckets, a
+        # window must stay within Whisper's 30 s input.
+        le=27.0,
+        description="Longest stretch of speech decoded at once (at most 27 s).",
     )
     vad_threshold: float = Field(
         0.35, gt=0.0, lt=1.0, description="Voice detector's speech probability threshold."
