@@ -59,7 +59,7 @@ class TranscriptionSettings(ConfigModel):
         description="Who is on the left and on the right channel of a stereo recording.",
     )
     beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
-    batch_size: int = Field(8, ge=1, le=64, description="Speech windows decoded together.")
+    batch_size: int = Field(6, ge=1, le=64, description="Speech windows decoded together.")
     window_seconds: float = Field(
         20.0,
         ge=5.0,

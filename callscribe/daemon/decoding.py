@@ -32,6 +32,10 @@ def _limit_worker() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
+def _started() -> None:
+    """Nothing: importing this module in the worker is the work."""
+
+
 def _decode(path: str, channels: tuple[Speaker, Speaker], limits: AudioLimits) -> CallAudio:
     return decode_file(Path(path), channels=channels, limits=limits)
 
@@ -49,6 +53,12 @@ class DecoderPool:
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_limit_worker,
         )
+
+    def warm(self) -> None:
+        """Start the worker processes now: a fresh one spends half a second importing the
+        codecs, which would otherwise delay the first call after a start."""
+        for _ in range(self._workers):
+            self._pool.submit(_started)
 
     async def decode(
         self, path: Path, channels: tuple[Speaker, Speaker], limits: AudioLimits

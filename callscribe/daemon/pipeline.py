@@ -69,6 +69,8 @@ class Pipeline:
         decode_seconds = {job.id: seconds for job, _, _, seconds in decoded}
         if not ready:
             return
+        # All claimed calls in one go: their audio is in memory already, and together their
+        # windows fill the decoder's batches (transcribe_batch bounds both).
         started = time.perf_counter()
         try:
             transcripts = await asyncio.to_thread(

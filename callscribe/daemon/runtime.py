@@ -24,7 +24,7 @@ from callscribe.daemon.http import serve as serve_http
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.pipeline import Pipeline
 from callscribe.daemon.retention import RetentionTimer
-from callscribe.daemon.workers import Doorbell, Worker
+from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent
 from callscribe.errors import CallscribeError
 from callscribe.store.async_store import AsyncStore
@@ -103,6 +103,7 @@ class Runtime:
         for name, source in self.sources.items():
             if isinstance(source, RunningSource):
                 self._spawn(self._services, self._keep_running(source), f"source-{name}")
+        self.decoder.warm()
         self._start_workers()
         self._scheduler.add_job(self.housekeeping, "interval", seconds=daemon.sweep_seconds)
         self._scheduler.start()
@@ -110,21 +111,33 @@ class Runtime:
 
     def _start_workers(self) -> None:
         daemon = self.settings.daemon
-        common = {
-            "lease_seconds": daemon.lease_seconds,
-            "heartbeat_seconds": daemon.heartbeat_seconds,
-        }
-        stages = (
-            (JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers, 1),
-            (JobKind.TRANSCRIBE, self.pipeline.transcribe, 1, daemon.transcribe_batch),
-            (JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers, 1),
-        )
-        for kind, handler, count, batch in stages:
-            for _ in range(count):
-                worker = Worker(
-                    self.store, kind, handler, doorbell=self.doorbells[kind], batch=batch, **common
+
+        def workers(kind: JobKind, handler: Handler, count: int, **extra: Any) -> list[Worker]:
+            return [
+                Worker(
+                    self.store,
+                    kind,
+                    handler,
+                    doorbell=self.doorbells[kind],
+                    lease_seconds=daemon.lease_seconds,
+                    heartbeat_seconds=daemon.heartbeat_seconds,
+                    **extra,
                 )
-                self._spawn(self._workers, worker.run(self._stopping), worker.name)
+                for _ in range(count)
+            ]
+
+        fetchers = workers(JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers)
+        transcribers = workers(
+            JobKind.TRANSCRIBE,
+            self.pipeline.transcribe,
+            1,
+            batch=daemon.transcribe_batch,
+            upstream_busy=lambda: any(fetcher.busy for fetcher in fetchers),
+            gather_seconds=daemon.transcribe_gather_seconds,
+        )
+        deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
+        for worker in fetchers + transcribers + deliverers:
+            self._spawn(self._workers, worker.run(self._stopping), worker.name)
 
     async def ingest(self, event: CallEvent) -> Ingested:
         """Store one event; returns once it is committed (the webhook may then be acked)."""

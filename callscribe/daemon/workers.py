@@ -5,6 +5,10 @@ given (complete, retry or bury).  While the handler runs a heartbeat renews the 
 if the process dies the leases expire and the sweeper gives the jobs to another worker.
 On a graceful stop a worker finishes what it holds; if the stop timeout cancels it, it
 gives its jobs back untouched.
+
+A batching worker (transcription) can *gather*: having claimed fewer jobs than its batch
+while the previous stage is still handing work over, it waits a little for those jobs, so
+a burst of calls is recognised together instead of the first one alone.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Worker:
         heartbeat_seconds: float,
         batch: int = 1,
         idle_seconds: float = 1.0,
+        upstream_busy: Callable[[], bool] | None = None,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.name = f"{kind.value}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._store = store
@@ -65,6 +71,9 @@ class Worker:
         self._heartbeat = heartbeat_seconds
         self._batch = batch
         self._idle = idle_seconds
+        self._upstream_busy = upstream_busy
+        self._gather_seconds = gather_seconds
+        self.busy = False  # holds jobs; read by the next stage's gathering worker
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -72,12 +81,32 @@ class Worker:
             if not jobs:
                 await self._doorbell.wait(self._idle)
                 continue
+            self.busy = True
             try:
+                await self._gather(jobs)
                 async with self._leases(jobs):
                     await self._handler(jobs)
             except asyncio.CancelledError:
                 await asyncio.shield(self._release(jobs))
                 raise
+            finally:
+                self.busy = False
+
+    async def _gather(self, jobs: list[Job]) -> None:
+        """Add the jobs the previous stage is about to finish, up to the batch, waiting at
+        most ``gather_seconds``; an idle pipeline (one call) does not wait at all."""
+        if self._upstream_busy is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._gather_seconds
+        while len(jobs) < self._batch and self._upstream_busy():
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            await self._doorbell.wait(left)
+            jobs += await self._store.claim(
+                [self._kind], self.name, self._lease, self._batch - len(jobs)
+            )
 
     @contextlib.asynccontextmanager
     async def _leases(self, jobs: Sequence[Job]) -> AsyncIterator[None]:

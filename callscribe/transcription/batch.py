@@ -23,7 +23,7 @@ from callscribe.transcription.engine import Engine
 
 Item = TypeVar("Item")
 
-GROUP_AUDIO_SECONDS = 600.0  # enough speech windows to fill batches of 8
+GROUP_AUDIO_SECONDS = 1200.0  # windows enough to fill batches; bounds the audio held in memory
 GROUP_MAX_CALLS = 16
 DECODE_THREADS = 2
 # Files decode in tens of milliseconds while a group takes seconds to recognise, and a call

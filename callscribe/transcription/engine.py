@@ -20,6 +20,7 @@ from faster_whisper import WhisperModel
 from callscribe.config import TranscriptionSettings
 from callscribe.domain import Timings, Transcript
 from callscribe.errors import ModelError
+from callscribe.transcription.allocator import limit_arenas
 from callscribe.transcription.audio import CallAudio
 from callscribe.transcription.decoder import WindowDecoder, WindowText, bucket_size
 from callscribe.transcription.hallucinations import HallucinationFilter
@@ -35,6 +36,7 @@ class Engine:
 
     def __init__(self, settings: TranscriptionSettings) -> None:
         self.settings = settings
+        limit_arenas()  # before the model and the pools start their threads
         path = resolve_model(settings.model, settings.model_dir)
         try:
             self._model = WhisperModel(
