@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -227,7 +228,7 @@ def _after(now: str, seconds: float) -> str:
 def _configure(conn: sqlite3.Connection, path: Path) -> None:
     # busy_timeout first, so the journal mode switch waits for other openers too.
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _write_ahead_logging(conn)
     if str(mode).lower() != "wal":
         raise StoreError(
             f"{path}: SQLite cannot use write-ahead logging here (journal_mode stays {mode}); "
@@ -239,6 +240,24 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
     # Deleted rows are overwritten with zeros, so a purged transcript cannot be read back
     # from free pages of the file (R-PII-1); the WAL is emptied after each purge.
     conn.execute("PRAGMA secure_delete = ON")
+
+
+def _write_ahead_logging(conn: sqlite3.Connection) -> str:
+    """Switch to WAL; the journal mode that is in force afterwards.
+
+    The switch takes an exclusive lock, and where several processes open a new file at
+    once SQLite answers "database is locked" at once rather than wait (waiting could
+    deadlock), so the switch is retried for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY"
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
