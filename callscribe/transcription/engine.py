@@ -185,9 +185,9 @@ def _schedule(
         for (language, bucket), indexes in groups.items()
         for i in range(0, len(indexes), batch_size)
     ]
+    fair = BALANCE_SLACK * sum(map(_cost, batches)) / workers  # splitting keeps the sum
     while True:
         batches.sort(key=_cost, reverse=True)
-        fair = BALANCE_SLACK * sum(map(_cost, batches)) / workers
         splittable = [batch for batch in batches if len(batch[2]) > 1]
         if _finish(batches, workers) <= fair or not splittable:
             return batches
