@@ -59,7 +59,9 @@ class TranscriptionSettings(ConfigModel):
         description="Who is on the left and on the right channel of a stereo recording.",
     )
     beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
-    batch_size: int = Field(6, ge=1, le=64, description="Speech windows decoded together.")
+    # Four, not more: on an Intel Xeon with AMX a batch of six took six generated calls to
+    # 978 MB resident, over the 900 MB budget, and was no faster (docs/benchmarks.md).
+    batch_size: int = Field(4, ge=1, le=64, description="Speech windows decoded together.")
     window_seconds: float = Field(
         20.0,
         ge=5.0,
