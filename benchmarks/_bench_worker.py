@@ -82,7 +82,9 @@ class CallscribeRunner:
 
         # The same number of threads as naive, spent callscribe's way: that many model
         # workers of one thread each (its default on a machine with that many cores).
-        self.settings = TranscriptionSettings(workers=threads, cpu_threads=1)
+        # Settings changed from stt.py's command line (--set), as JSON.
+        changed = json.loads(os.environ.get("CALLSCRIBE_BENCH_SETTINGS", "{}"))
+        self.settings = TranscriptionSettings(workers=threads, cpu_threads=1, **changed)
         self.limits = AudioLimits(self.settings.max_duration_seconds, self.settings.max_file_bytes)
         started = time.perf_counter()
         self.engine = Engine(self.settings)

@@ -79,6 +79,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed for --generate (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [transcription] setting for callscribe, e.g. --set vocabulary=cyrillic",
+    )
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write Markdown")
     parser.add_argument("--json", type=Path, metavar="FILE", help="raw per-repeat numbers")
     args = parser.parse_args(argv)
@@ -236,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     calls = corpus(args)
     progress(f"{len(calls)} calls, {args.repeats} repeats, {args.threads} threads")
+    changed = dict(item.split("=", 1) for item in args.set)
+    os.environ["CALLSCRIBE_BENCH_SETTINGS"] = json.dumps(changed)  # read by callscribe's worker
     try:
         with workers(args.threads) as pool:
             runs = measure(calls, pool, args.repeats)

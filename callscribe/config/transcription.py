@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from callscribe.config.base import ConfigModel, ConfigPath
 from callscribe.domain import Speaker
@@ -45,6 +45,20 @@ class TranscriptionSettings(ConfigModel):
     compute_type: str | None = Field(
         None, description="CTranslate2 compute type; default int8 on CPU, float16 on CUDA."
     )
+    encoder: Literal["auto", "ctranslate2", "openvino"] = Field(
+        "auto",
+        description="What runs the model's encoder on a CPU: 'ctranslate2' (int8, as the "
+        "decoder), 'openvino' (bfloat16, measured faster on CPUs with AMX), or 'auto': "
+        "OpenVINO where the CPU has AMX and the openvino package is installed.",
+    )
+    # Not the default: 11-13 % faster, but 0.5-1 point more WER on an hour of generated
+    # calls, mostly Latin letters said in Russian speech ("Q" written as "кю").
+    vocabulary: Literal["full", "cyrillic"] = Field(
+        "full",
+        description="Which of the model's tokens the decoder may write: 'full', or "
+        "'cyrillic' (Cyrillic text, digits and punctuation only: about 12 % faster, but "
+        "Latin words and letters come out transliterated). 'cyrillic' needs a fixed language.",
+    )
     cpu_threads: int = Field(
         0, ge=0, description="Threads of each model worker; 0 = cores divided by workers."
     )
@@ -60,8 +74,15 @@ class TranscriptionSettings(ConfigModel):
     )
     beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
     # Four, not more: on an Intel Xeon with AMX a batch of six took six generated calls to
-    # 978 MB resident, over the 900 MB budget, and was no faster (docs/benchmarks.md).
-    batch_size: int = Field(4, ge=1, le=64, description="Speech windows decoded together.")
+    # 978 MB resident, over the 900 MB budget, and was no faster.  Two with the OpenVINO
+    # encoder, which needs about 200 MB of its own: on the AMX CPUs it is used on, two
+    # were as fast as four (docs/benchmarks.md).
+    batch_size: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Speech windows decoded together; 0 = 4, or 2 with the OpenVINO encoder.",
+    )
     window_seconds: float = Field(
         20.0,
         ge=5.0,
@@ -94,6 +115,15 @@ class TranscriptionSettings(ConfigModel):
         if value != "auto" and not (2 <= len(value) <= 3 and value.isalpha()):
             raise ValueError(f"expected a language code such as 'ru' or 'auto', got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _vocabulary_needs_a_language(self) -> TranscriptionSettings:
+        if self.vocabulary == "cyrillic" and self.language == "auto":
+            raise ValueError(
+                "vocabulary = 'cyrillic' needs a fixed language such as 'ru': "
+                "detecting the language needs the full vocabulary"
+            )
+        return self
 
     @field_validator("channels")
     @classmethod

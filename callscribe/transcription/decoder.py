@@ -9,7 +9,7 @@ output on short inputs and corrupts memory).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
+
+from .vocabulary import TokenMap
 
 TRAILING_SILENCE = 16_000  # samples (one second) of silence after every window's speech
 # Whisper's encoder attends over the whole input, padding included, so a window's text
@@ -62,14 +64,28 @@ class WindowText:
 class WindowDecoder:
     """Turns batches of 16 kHz windows into timed words; no state between batches."""
 
-    def __init__(self, model: WhisperModel, *, beam_size: int) -> None:
+    def __init__(
+        self,
+        model: WhisperModel,
+        *,
+        beam_size: int,
+        encoder: Callable[[np.ndarray], np.ndarray] | None = None,
+        token_map: TokenMap | None = None,
+    ) -> None:
+        """``encoder`` replaces CTranslate2's on a CPU: one window's features to its output.
+        ``token_map`` is given with a model whose vocabulary was cut (``vocabulary.py``):
+        the tokenizer speaks the full vocabulary's ids, the model the cut one's."""
         self._model = model
         self._beam_size = beam_size
+        self._encoder = encoder or self._ctranslate2_encoder
+        self._tokens = token_map if token_map is not None else TokenMap()
         self._tokenizers: dict[str, Tokenizer] = {}
 
     def tokenizer(self, language: str) -> Tokenizer:
         if language not in self._tokenizers:
-            multilingual = bool(self._model.model.is_multilingual)
+            # CTranslate2 tells multilingual models by their vocabulary's size, which a cut
+            # vocabulary no longer has.
+            multilingual = self._tokens.is_cut or bool(self._model.model.is_multilingual)
             self._tokenizers[language] = Tokenizer(
                 self._model.hf_tokenizer,
                 multilingual,
@@ -105,14 +121,17 @@ class WindowDecoder:
         if self._model.model.device != "cpu":
             batch = self._model.encode(np.ascontiguousarray(np.stack(features)))
             return batch, batch
-        each = [np.asarray(self._model.encode(f[np.newaxis])) for f in features]
+        each = [self._encoder(f) for f in features]
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(each)))
         return batch, [ctranslate2.StorageView.from_array(window) for window in each]
+
+    def _ctranslate2_encoder(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.encode(features[np.newaxis]))
 
     def _align(
         self,
         encoded: ctranslate2.StorageView | list[ctranslate2.StorageView],
-        tokenizer: Tokenizer,
+        prompt: list[int],
         texts: list[list[int]],
         frames: list[int],
     ) -> list[Any]:
@@ -124,14 +143,10 @@ class WindowDecoder:
         """
         if not isinstance(encoded, list):
             return list(
-                self._model.model.align(
-                    encoded, tokenizer.sot_sequence, texts, frames, median_filter_width=7
-                )
+                self._model.model.align(encoded, prompt, texts, frames, median_filter_width=7)
             )
         return [
-            self._model.model.align(
-                window, tokenizer.sot_sequence, [text], [length], median_filter_width=7
-            )[0]
+            self._model.model.align(window, prompt, [text], [length], median_filter_width=7)[0]
             for window, text, length in zip(encoded, texts, frames, strict=True)
         ]
 
@@ -144,27 +159,36 @@ class WindowDecoder:
         frames = [-(-(len(audio) + TRAILING_SILENCE) // HOP) for audio in audios]
         encoded, to_align = self._encode(features)
         tokenizer = self.tokenizer(language)
+        tokens = self._tokens
         prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         generated = self._model.model.generate(
             encoded,
-            [prompt] * len(features),
+            [tokens.to_model(prompt)] * len(features),
             beam_size=self._beam_size,
             max_length=MAX_TOKENS + len(prompt),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=list(get_suppressed_tokens(tokenizer, (-1,))),
+            suppress_tokens=tokens.kept_of(list(get_suppressed_tokens(tokenizer, (-1,)))),
         )
-        texts = [[t for t in result.sequences_ids[0] if t < tokenizer.eot] for result in generated]
-        alignments = self._align(to_align, tokenizer, texts, frames)
+        texts = [
+            [t for t in tokens.to_original(result.sequences_ids[0]) if t < tokenizer.eot]
+            for result in generated
+        ]
+        alignments = self._align(
+            to_align,
+            tokens.to_model(list(tokenizer.sot_sequence)),
+            [tokens.to_model(text) for text in texts],
+            frames,
+        )
         return [
             WindowText(
-                words=tuple(_words(tokenizer, tokens, alignment)) if tokens else (),
+                words=tuple(_words(tokenizer, text, alignment)) if text else (),
                 avg_logprob=_avg_logprob(result),
                 no_speech_prob=float(result.no_speech_prob),
-                tokens=len(tokens),
+                tokens=len(text),
             )
-            for tokens, result, alignment in zip(texts, generated, alignments, strict=True)
+            for text, result, alignment in zip(texts, generated, alignments, strict=True)
         ]
 
 

@@ -1,0 +1,184 @@
+"""Whisper with its vocabulary cut down to the tokens Russian text is written with.
+
+Why: a step of beam search multiplies every hypothesis by the 51,865 x 512 output
+projection, more than half of the decoder's weights, and on these CPUs a step's time is
+mostly reading weights.  Transcribing Russian, the decoder never needs the Latin, CJK,
+Arabic... pieces of the vocabulary, so callscribe decodes with a copy of the model whose
+embedding matrix keeps only the tokens made of Cyrillic letters, digits, punctuation and
+spaces, all 256 single bytes (so any text can still be spelled) and every special token
+(docs/benchmarks.md has what it saves and what it costs).
+
+The copy is made once, next to the model cache; the tokenizer stays the original one, and
+:class:`TokenMap` translates token ids between the two at the decoder's edges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from callscribe.errors import ModelError
+
+from .ct2_weights import ModelFile, read_model, write_model
+
+log = logging.getLogger(__name__)
+
+FIRST_SPECIAL = "<|endoftext|>"  # every token from here on is special, and all are kept
+KEEP_FILE = "keep_ids.json"
+REVISION = 1  # bump when the selection rule changes, so old copies are rebuilt
+# Lead bytes of UTF-8 characters a cut token may start or end in the middle of: Cyrillic
+# (U+0400-U+052F) and the punctuation blocks (« », — …, №).
+_PARTIAL_LEADS = frozenset({0xC2, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xE2})
+
+
+class TokenMap:
+    """Token ids of the full vocabulary against those of the model (the same when uncut)."""
+
+    def __init__(self, kept: np.ndarray | None = None) -> None:
+        self._to_original = None if kept is None else kept.astype(np.int64)
+        self._to_model = None if kept is None else {int(t): i for i, t in enumerate(kept)}
+
+    @property
+    def is_cut(self) -> bool:
+        return self._to_model is not None
+
+    @property
+    def size(self) -> int | None:
+        """Tokens the model has, or None when it has the whole vocabulary."""
+        return None if self._to_original is None else len(self._to_original)
+
+    def to_model(self, tokens: list[int]) -> list[int]:
+        """Original ids to the model's; every one must be kept (prompts, text)."""
+        if self._to_model is None:
+            return list(tokens)
+        return [self._to_model[token] for token in tokens]
+
+    def kept_of(self, tokens: list[int]) -> list[int]:
+        """The model's ids of those original ids it has (suppression lists)."""
+        if self._to_model is None:
+            return list(tokens)
+        return [self._to_model[token] for token in tokens if token in self._to_model]
+
+    def to_original(self, tokens: list[int]) -> list[int]:
+        if self._to_original is None:
+            return list(tokens)
+        return [int(self._to_original[token]) for token in tokens]
+
+
+def cut_model(source: Path, cache: Path) -> tuple[Path, TokenMap]:
+    """The Cyrillic copy of the CTranslate2 model in ``source`` (made on first use)."""
+    weights = source / "model.bin"
+    try:
+        stat = weights.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot read the model weights {weights}: {exc}") from exc
+    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{REVISION}"
+    target = cache / f"{source.name}-cyrillic-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not (target / KEEP_FILE).is_file():
+        _build(source, target)
+    kept = np.array(json.loads((target / KEEP_FILE).read_text()), dtype=np.int64)
+    return target, TokenMap(kept)
+
+
+def cyrillic_tokens(vocabulary: list[str]) -> np.ndarray:
+    """Ids of the tokens to keep, in order, from CTranslate2's ``vocabulary.txt`` lines."""
+    try:
+        first_special = vocabulary.index(FIRST_SPECIAL)
+    except ValueError as exc:
+        raise ModelError(f"not a Whisper vocabulary: no {FIRST_SPECIAL} token") from exc
+    to_byte = _byte_decoder()
+    kept = [
+        index
+        for index, token in enumerate(vocabulary[:first_special])
+        if _is_cyrillic_piece(bytes(to_byte[char] for char in token))
+    ]
+    return np.array(kept + list(range(first_special, len(vocabulary))), dtype=np.int64)
+
+
+def _is_cyrillic_piece(piece: bytes) -> bool:
+    if len(piece) == 1:
+        return True
+    text = piece.decode("utf-8", errors="ignore")
+    if len(text.encode("utf-8")) != len(piece) and not _partial_edges_allowed(piece):
+        return False
+    return all(
+        "\u0400" <= char <= "\u052f" or not unicodedata.category(char).startswith("L")
+        for char in text
+    )
+
+
+def _partial_edges_allowed(piece: bytes) -> bool:
+    # A token cut inside a character: allowed when the broken character can only be
+    # Cyrillic or punctuation (its lead byte), or is a run of continuation bytes.
+    leads = [byte for byte in piece if byte >= 0xC0]
+    return all(byte in _PARTIAL_LEADS for byte in leads)
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet: the character each byte is written as, reversed."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    chars = list(printable)
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(char): byte for byte, char in zip(printable, chars, strict=True)}
+
+
+def _build(source: Path, target: Path) -> None:
+    vocabulary_file = source / "vocabulary.txt"
+    try:
+        vocabulary = vocabulary_file.read_text(encoding="utf-8").splitlines()
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot cut the vocabulary of {source}: {exc}") from exc
+    kept = cyrillic_tokens(vocabulary)
+    model = read_model(source / "model.bin")
+    tensors = {
+        name: array[kept] if _is_vocabulary_matrix(name, array, len(vocabulary)) else array
+        for name, array in model.tensors.items()
+    }
+    if all(tensors[name] is model.tensors[name] for name in tensors):
+        raise ModelError(f"{source}: no embedding matrix of {len(vocabulary)} rows to cut")
+    position = {int(token): index for index, token in enumerate(kept)}
+    for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):
+        if isinstance(config.get(key), list):
+            config[key] = [position[token] for token in config[key] if token in position]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for item in source.iterdir():
+            if item.is_file() and item.name not in {"model.bin", "vocabulary.txt", "config.json"}:
+                shutil.copy2(item, staging / item.name)
+        write_model(
+            staging / "model.bin",
+            ModelFile(model.version, model.spec, model.revision, tensors, model.aliases),
+        )
+        lines = [vocabulary[token] for token in kept]
+        (staging / "vocabulary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (staging / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        (staging / KEEP_FILE).write_text(json.dumps(kept.tolist()), encoding="utf-8")
+        os.replace(staging, target)  # another process may have won: its copy is the same
+        log.info("cut %s to %d Cyrillic tokens in %s", source, len(kept), target)
+    except OSError as exc:
+        if not (target / KEEP_FILE).is_file():
+            raise ModelError(f"cannot write the Cyrillic model to {target}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+
+
+def _is_vocabulary_matrix(name: str, array: np.ndarray, size: int) -> bool:
+    embedding = name.startswith(("decoder/embeddings/", "decoder/projection/"))
+    return embedding and array.ndim >= 1 and array.shape[0] == size
