@@ -12,28 +12,17 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import numpy as np
-from faster_whisper import WhisperModel
 
 from callscribe.config import TranscriptionSettings
 from callscribe.domain import Timings, Transcript
-from callscribe.errors import ModelError
 from callscribe.transcription.allocator import limit_arenas, release_free_memory
 from callscribe.transcription.audio import CallAudio
-from callscribe.transcription.decoder import WindowDecoder, WindowText, bucket_size
+from callscribe.transcription.decoder import WindowText, bucket_size
 from callscribe.transcription.hallucinations import HallucinationFilter
-from callscribe.transcription.models import default_cache_dir, resolve_model
-from callscribe.transcription.openvino_encoder import (
-    OpenVinoEncoder,
-    amx_missing,
-    openvino_missing,
-)
+from callscribe.transcription.loading import load_model
 from callscribe.transcription.segments import TimedWord, build_segments
-from callscribe.transcription.vocabulary import TokenMap, cut_model
 from callscribe.transcription.windows import VadSettings, Window, plan_windows
 
 log = logging.getLogger(__name__)
@@ -47,25 +36,11 @@ class Engine:
     def __init__(self, settings: TranscriptionSettings) -> None:
         self.settings = settings
         limit_arenas()  # before the model and the pools start their threads
-        path = resolve_model(settings.model, settings.model_dir)
-        model_path, token_map = _vocabulary(settings, path)
-        try:
-            self._model = WhisperModel(
-                model_path,
-                device=settings.device,
-                compute_type=settings.effective_compute_type,
-                cpu_threads=settings.effective_cpu_threads,
-                num_workers=settings.effective_workers,
-                local_files_only=model_path != settings.model,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"could not load the model {settings.model!r}: {exc}") from exc
-        encoder = _encoder(settings, path)
-        self._decoder = WindowDecoder(
-            self._model, beam_size=settings.beam_size, encoder=encoder, token_map=token_map
-        )
-        self.encoder = "openvino" if encoder else "ctranslate2"
-        self.batch_size = settings.batch_size or (2 if encoder else 4)
+        loaded = load_model(settings)
+        self._model = loaded.whisper
+        self._decoder = loaded.decoder
+        self.encoder = loaded.encoder
+        self.batch_size = loaded.batch_size
         self._hallucinations = HallucinationFilter(settings.hallucination_patterns)
         self._vad = VadSettings(
             threshold=settings.vad_threshold,
@@ -185,43 +160,6 @@ class Engine:
                 )
             )
         return transcripts
-
-
-def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenMap | None]:
-    """The model to load and, for the Cyrillic cut of its vocabulary, the token map."""
-    if settings.vocabulary == "full":
-        return path, None
-    if not (Path(path) / "model.bin").is_file():
-        raise ModelError(f"vocabulary = 'cyrillic' needs a local model directory, not {path!r}")
-    cut, token_map = cut_model(Path(path), settings.model_dir or default_cache_dir())
-    log.info("vocabulary: %s Cyrillic tokens (%s)", token_map.size, cut)
-    return str(cut), token_map
-
-
-def _encoder(
-    settings: TranscriptionSettings, path: str
-) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The OpenVINO encoder where the settings ask for it; None keeps CTranslate2's."""
-    if settings.encoder == "ctranslate2" or settings.device != "cpu":
-        return None
-    model_dir = Path(path)
-    if settings.encoder == "auto":
-        reason = amx_missing() or openvino_missing()
-        if reason is None and not (model_dir / "model.bin").is_file():
-            reason = "the model is not a local directory"
-        if reason is not None:
-            log.info("encoder: CTranslate2, int8 (OpenVINO not used: %s)", reason)
-            return None
-    elif not (model_dir / "model.bin").is_file():
-        raise ModelError(f"encoder = 'openvino' needs a local model directory, not {path!r}")
-    elif (reason := amx_missing()) is not None:
-        log.warning("encoder = 'openvino' was measured faster only on CPUs with AMX; %s", reason)
-    log.info("encoder: OpenVINO, bfloat16")
-    return OpenVinoEncoder(
-        model_dir,
-        streams=settings.effective_workers,
-        threads_per_stream=settings.effective_cpu_threads,
-    )
 
 
 def _schedule(

@@ -67,17 +67,20 @@ class OpenVinoEncoder:
             graph = _build(weights)
         except KeyError as exc:
             raise ModelError(f"{model_dir} is not a Whisper model: no tensor {exc}") from exc
-        self._compiled = openvino.Core().compile_model(
-            graph,
-            "CPU",
-            {
-                "INFERENCE_PRECISION_HINT": "bf16",
-                "NUM_STREAMS": streams,
-                "INFERENCE_NUM_THREADS": streams * threads_per_stream,
-                # CTranslate2's workers share these cores; pinned threads would fight them.
-                "ENABLE_CPU_PINNING": False,
-            },
-        )
+        try:
+            self._compiled = openvino.Core().compile_model(
+                graph,
+                "CPU",
+                {
+                    "INFERENCE_PRECISION_HINT": "bf16",
+                    "NUM_STREAMS": streams,
+                    "INFERENCE_NUM_THREADS": streams * threads_per_stream,
+                    # CTranslate2's workers share these cores; pinned threads would fight them.
+                    "ENABLE_CPU_PINNING": False,
+                },
+            )
+        except RuntimeError as exc:
+            raise ModelError(f"OpenVINO cannot compile the encoder of {model_dir}: {exc}") from exc
         self._local = threading.local()
 
     def __call__(self, features: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ from callscribe.errors import ModelError
 from callscribe.transcription import openvino_encoder
 from callscribe.transcription.audio import decode_file
 from callscribe.transcription.ct2_weights import read_weights
-from callscribe.transcription.engine import Engine, _encoder
+from callscribe.transcription.engine import Engine
+from callscribe.transcription.loading import _encoder
 from callscribe.transcription.models import resolve_model
 from callscribe.transcription.openvino_encoder import OpenVinoEncoder, amx_missing
 from tests.samples import sample_calls

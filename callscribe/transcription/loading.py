@@ -1,0 +1,110 @@
+"""Which model, encoder and vocabulary the engine runs, chosen from the settings.
+
+The choices depend on the machine as much as on the settings: OpenVINO's encoder only where
+the CPU has AMX (``encoder = "auto"``), decoder batches sized for the memory it takes, and
+the Cyrillic copy of the model only when asked for.  Each choice is logged once at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from callscribe.config import TranscriptionSettings
+from callscribe.errors import ModelError
+from callscribe.transcription.decoder import WindowDecoder
+from callscribe.transcription.models import default_cache_dir, resolve_model
+from callscribe.transcription.openvino_encoder import (
+    OpenVinoEncoder,
+    amx_missing,
+    openvino_missing,
+)
+from callscribe.transcription.vocabulary import TokenMap, cut_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    whisper: WhisperModel
+    decoder: WindowDecoder
+    encoder: str  # "openvino" or "ctranslate2"
+    batch_size: int  # decoder batch, settled when the settings leave it to us (0)
+
+
+def load_model(settings: TranscriptionSettings) -> LoadedModel:
+    """Load the model the settings name; :class:`ModelError` says why it cannot be."""
+    path = resolve_model(settings.model, settings.model_dir)
+    model_path, token_map = _vocabulary(settings, path)
+    try:
+        whisper = WhisperModel(
+            model_path,
+            device=settings.device,
+            compute_type=settings.effective_compute_type,
+            cpu_threads=settings.effective_cpu_threads,
+            num_workers=settings.effective_workers,
+            local_files_only=model_path != settings.model,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"could not load the model {settings.model!r}: {exc}") from exc
+    encoder = _encoder(settings, path)
+    decoder = WindowDecoder(
+        whisper, beam_size=settings.beam_size, encoder=encoder, token_map=token_map
+    )
+    return LoadedModel(
+        whisper=whisper,
+        decoder=decoder,
+        encoder="openvino" if encoder else "ctranslate2",
+        # OpenVINO's encoder takes about 200 MB of its own; on the AMX CPUs it runs on,
+        # batches of two windows were as fast as four and keep six calls under 900 MB.
+        batch_size=settings.batch_size or (2 if encoder else 4),
+    )
+
+
+def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenMap | None]:
+    """The model to load and, for the Cyrillic cut of its vocabulary, the token map."""
+    if settings.vocabulary == "full":
+        return path, None
+    if not (Path(path) / "model.bin").is_file():
+        raise ModelError(f"vocabulary = 'cyrillic' needs a local model directory, not {path!r}")
+    cut, token_map = cut_model(Path(path), settings.model_dir or default_cache_dir())
+    log.info("vocabulary: %s Cyrillic tokens (%s)", token_map.size, cut)
+    return str(cut), token_map
+
+
+def _encoder(
+    settings: TranscriptionSettings, path: str
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The OpenVINO encoder where the settings ask for it; None keeps CTranslate2's."""
+    if settings.encoder == "ctranslate2" or settings.device != "cpu":
+        return None
+    model_dir = Path(path)
+    if settings.encoder == "auto":
+        reason = amx_missing() or openvino_missing()
+        if reason is None and not (model_dir / "model.bin").is_file():
+            reason = "the model is not a local directory"
+        if reason is not None:
+            log.info("encoder: CTranslate2, int8 (OpenVINO not used: %s)", reason)
+            return None
+    elif not (model_dir / "model.bin").is_file():
+        raise ModelError(f"encoder = 'openvino' needs a local model directory, not {path!r}")
+    elif (reason := amx_missing()) is not None:
+        log.warning("encoder = 'openvino' was measured faster only on CPUs with AMX; %s", reason)
+    try:
+        encoder = OpenVinoEncoder(
+            model_dir,
+            streams=settings.effective_workers,
+            threads_per_stream=settings.effective_cpu_threads,
+        )
+    except ModelError as exc:
+        if settings.encoder != "auto":
+            raise
+        log.warning("encoder: CTranslate2, int8 (OpenVINO failed: %s)", exc)
+        return None
+    log.info("encoder: OpenVINO, bfloat16")
+    return encoder
