@@ -43,6 +43,7 @@ class ConfigRun:
     load_seconds: float = 0.0
     warmup_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    setup: str = ""  # what the configuration ran with, as its worker reports it
     durations: dict[str, float] = field(default_factory=dict)  # call -> audio seconds
     batch_walls: list[float] = field(default_factory=list)  # one per repeat
     single_walls: dict[str, list[float]] = field(default_factory=dict)  # call -> per repeat
@@ -180,9 +181,16 @@ def machine(threads: int) -> str:
     return (
         f"Machine: {_cpu_model()}, {os.cpu_count()} CPUs; threads used: {threads}; "
         f"Python {platform.python_version()}, faster-whisper {metadata.version('faster-whisper')}, "
-        f"ctranslate2 {metadata.version('ctranslate2')}; "
+        f"ctranslate2 {metadata.version('ctranslate2')}{_openvino()}; "
         f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     )
+
+
+def _openvino() -> str:
+    try:
+        return f", openvino {metadata.version('openvino')}"
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def _other_share(runs: dict[str, ConfigRun]) -> tuple[float, float]:

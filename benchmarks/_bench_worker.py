@@ -37,6 +37,7 @@ Reply = dict[str, Any]
 
 class Runner(Protocol):
     load_seconds: float
+    setup: str  # what it runs with, for the report
 
     def batch(self, paths: list[Path]) -> Reply: ...
     def single(self, path: Path) -> Reply: ...
@@ -50,6 +51,7 @@ class NaiveRunner:
         started = time.perf_counter()
         self.model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
         self.load_seconds = time.perf_counter() - started
+        self.setup = "transcribe() defaults on the mono mix (beam 5, temperature fallback)"
 
     def single(self, path: Path) -> Reply:
         started = time.perf_counter()
@@ -89,6 +91,10 @@ class CallscribeRunner:
         started = time.perf_counter()
         self.engine = Engine(self.settings)
         self.load_seconds = time.perf_counter() - started
+        self.setup = (
+            f"encoder {self.engine.encoder}, decoder batches of {self.engine.batch_size}, "
+            f"vocabulary {self.settings.vocabulary}, beam {self.settings.beam_size}"
+        )
 
     def decode(self, path: Path) -> CallAudio:
         return decode_file(path, channels=self.settings.channels, limits=self.limits)
@@ -139,7 +145,7 @@ def _handle(runner: Runner, request: Reply) -> Reply:
     if op == "stats":
         # Linux reports ru_maxrss in KiB; it is the peak of this process's whole life.
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"peak_rss_mb": peak}
+        return {"peak_rss_mb": peak, "setup": runner.setup}
     raise ValueError(f"unknown request {op!r}")
 
 

@@ -225,7 +225,9 @@ def measure(calls: list[Call], pool: dict[str, Worker], repeats: int) -> dict[st
         runs["callscribe"].other_cpu += [reply["other_cpu"] for reply in single]
         record(runs["callscribe"], calls, single, batch=False)
     for name, worker in pool.items():
-        runs[name].peak_rss_mb = worker.ask("stats")["peak_rss_mb"]
+        stats = worker.ask("stats")
+        runs[name].peak_rss_mb = stats["peak_rss_mb"]
+        runs[name].setup = stats["setup"]
     return runs
 
 
@@ -251,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # a worker failed or died; its own traceback is above
         progress(f"error: {exc}")
         return 1
-    info = [machine(args.threads), contention(runs)]
+    info = [
+        machine(args.threads),
+        *(f"{name}: {run.setup}" for name, run in runs.items()),
+        contention(runs),
+    ]
     if disturbed(runs):
         progress("WARNING: other processes used the CPU during the run; see the last line")
     results = tables(runs)
