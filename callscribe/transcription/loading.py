@@ -24,6 +24,7 @@ from callscribe.transcription.openvino_encoder import (
     amx_missing,
     openvino_missing,
 )
+from callscribe.transcription.openvino_vad import run_voice_detector_in_openvino
 from callscribe.transcription.vocabulary import TokenMap, cut_model
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,11 @@ def _encoder(
             streams=settings.effective_workers,
             threads_per_stream=settings.effective_cpu_threads,
         )
+        run_voice_detector_in_openvino(streams=settings.effective_workers)
     except ModelError as exc:
         if settings.encoder != "auto":
             raise
         log.warning("encoder: CTranslate2, int8 (OpenVINO failed: %s)", exc)
         return None
-    log.info("encoder: OpenVINO, bfloat16")
+    log.info("encoder and voice detector: OpenVINO (bfloat16, float32)")
     return encoder
