@@ -19,11 +19,8 @@ from callscribe.config import TranscriptionSettings
 from callscribe.errors import ModelError
 from callscribe.transcription.decoder import WindowDecoder
 from callscribe.transcription.models import default_cache_dir, resolve_model
-from callscribe.transcription.openvino_encoder import (
-    OpenVinoEncoder,
-    amx_missing,
-    openvino_missing,
-)
+from callscribe.transcription.openvino_cpu import openvino_missing
+from callscribe.transcription.openvino_encoder import OpenVinoEncoder, amx_missing
 from callscribe.transcription.openvino_vad import run_voice_detector_in_openvino
 from callscribe.transcription.vocabulary import TokenMap, cut_model
 
@@ -67,13 +64,19 @@ def load_model(settings: TranscriptionSettings) -> LoadedModel:
     )
 
 
+def _local_model(path: str) -> Path | None:
+    """The directory of a CTranslate2 model on disk, or None for a hub name."""
+    return Path(path) if (Path(path) / "model.bin").is_file() else None
+
+
 def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenMap | None]:
     """The model to load and, for the Cyrillic cut of its vocabulary, the token map."""
     if settings.vocabulary == "full":
         return path, None
-    if not (Path(path) / "model.bin").is_file():
+    model_dir = _local_model(path)
+    if model_dir is None:
         raise ModelError(f"vocabulary = 'cyrillic' needs a local model directory, not {path!r}")
-    cut, token_map = cut_model(Path(path), settings.model_dir or default_cache_dir())
+    cut, token_map = cut_model(model_dir, settings.model_dir or default_cache_dir())
     log.info("vocabulary: %s Cyrillic tokens (%s)", token_map.size, cut)
     return str(cut), token_map
 
@@ -81,19 +84,22 @@ def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenM
 def _encoder(
     settings: TranscriptionSettings, path: str
 ) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The OpenVINO encoder where the settings ask for it; None keeps CTranslate2's."""
+    """The OpenVINO encoder where the settings ask for it; None keeps CTranslate2's.
+
+    With it, the process's voice detector moves to OpenVINO too (``openvino_vad.py``).
+    """
     if settings.encoder == "ctranslate2" or settings.device != "cpu":
         return None
-    model_dir = Path(path)
+    model_dir = _local_model(path)
+    if model_dir is None:
+        if settings.encoder == "openvino":
+            raise ModelError(f"encoder = 'openvino' needs a local model directory, not {path!r}")
+        log.info("encoder: CTranslate2, int8 (OpenVINO not used: the model is not on disk)")
+        return None
     if settings.encoder == "auto":
-        reason = amx_missing() or openvino_missing()
-        if reason is None and not (model_dir / "model.bin").is_file():
-            reason = "the model is not a local directory"
-        if reason is not None:
+        if (reason := amx_missing() or openvino_missing()) is not None:
             log.info("encoder: CTranslate2, int8 (OpenVINO not used: %s)", reason)
             return None
-    elif not (model_dir / "model.bin").is_file():
-        raise ModelError(f"encoder = 'openvino' needs a local model directory, not {path!r}")
     elif (reason := amx_missing()) is not None:
         log.warning("encoder = 'openvino' was measured faster only on CPUs with AMX; %s", reason)
     try:

@@ -15,7 +15,6 @@ and pre-norm transformer layers with a fused query/key/value projection.
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from callscribe.errors import ModelError
 
 from .ct2_weights import read_weights
+from .openvino_cpu import compile_on_cpu
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -43,51 +43,26 @@ def amx_missing(cpuinfo: Path | None = None) -> str | None:
     return None
 
 
-def openvino_missing() -> str | None:
-    """Why OpenVINO cannot be used, or None when it is installed."""
-    try:
-        import openvino  # noqa: F401, PLC0415  (optional: only the encoder needs it)
-    except ImportError:
-        return "the openvino package is not installed"
-    return None
-
-
 class OpenVinoEncoder:
     """Encodes one window's log-mel features at a time; safe to call from several threads."""
 
     def __init__(self, model_dir: Path, *, streams: int, threads_per_stream: int) -> None:
-        try:
-            import openvino  # noqa: PLC0415  (optional at run time)
-        except ImportError as exc:
-            raise ModelError(
-                "encoder = 'openvino' needs the openvino package: pip install openvino"
-            ) from exc
         weights = read_weights(model_dir / "model.bin", "encoder/")
         try:
             graph = _build(weights)
         except KeyError as exc:
             raise ModelError(f"{model_dir} is not a Whisper model: no tensor {exc}") from exc
-        try:
-            self._compiled = openvino.Core().compile_model(
-                graph,
-                "CPU",
-                {
-                    "INFERENCE_PRECISION_HINT": "bf16",
-                    "NUM_STREAMS": streams,
-                    "INFERENCE_NUM_THREADS": streams * threads_per_stream,
-                    # CTranslate2's workers share these cores; pinned threads would fight them.
-                    "ENABLE_CPU_PINNING": False,
-                },
-            )
-        except RuntimeError as exc:
-            raise ModelError(f"OpenVINO cannot compile the encoder of {model_dir}: {exc}") from exc
-        self._local = threading.local()
+        self._requests = compile_on_cpu(
+            graph,
+            what=f"the encoder of {model_dir}",
+            precision="bf16",
+            streams=streams,
+            threads=streams * threads_per_stream,
+        )
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """(mel bins, frames) float32 in, (1, frames / 2, model width) float32 out."""
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
+        request = self._requests.request()
         output = request.infer({0: np.ascontiguousarray(features[np.newaxis])})[0]
         return np.array(output, dtype=np.float32)
 

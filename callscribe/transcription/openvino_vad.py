@@ -14,14 +14,12 @@ backed by OpenVINO, so ``get_speech_timestamps`` stays faster-whisper's own.
 from __future__ import annotations
 
 import os
-import threading
-from typing import Any
 
 import numpy as np
 from faster_whisper.utils import get_assets_path
 from faster_whisper.vad import get_vad_model
 
-from callscribe.errors import ModelError
+from .openvino_cpu import ThreadRequests, compile_on_cpu
 
 VAD_MODEL = "silero_vad_v6.onnx"
 # 8 s of audio: 0.08 s for a 94 s track against 0.06 s in slices of 1,000 and 0.10 s whole,
@@ -32,9 +30,8 @@ FRAMES_AT_ONCE = 256
 class _OpenVinoSession:
     """The slice of ``onnxruntime.InferenceSession`` faster-whisper's detector uses."""
 
-    def __init__(self, compiled: Any) -> None:
-        self._compiled = compiled
-        self._local = threading.local()
+    def __init__(self, requests: ThreadRequests) -> None:
+        self._requests = requests
 
     def run(self, _outputs: None, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Speech probabilities of a batch of frames, and the detector's state after it.
@@ -44,9 +41,7 @@ class _OpenVinoSession:
         10,000 frames at once; OpenVINO keeps buffers for the largest batch it has seen,
         which for 10,000 frames raised the peak by 170 MB.
         """
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
+        request = self._requests.request()
         frames, h, c = feed["input"], feed["h"], feed["c"]
         probabilities = []
         for start in range(0, len(frames), FRAMES_AT_ONCE):
@@ -59,23 +54,16 @@ class _OpenVinoSession:
 
 def openvino_session(streams: int) -> _OpenVinoSession:
     """The detector's ONNX file compiled by OpenVINO in float32, ``streams`` runs at once."""
-    import openvino  # noqa: PLC0415  (optional: only on CPUs where the encoder uses it)
-
     path = os.path.join(get_assets_path(), VAD_MODEL)
-    try:
-        compiled = openvino.Core().compile_model(
+    return _OpenVinoSession(
+        compile_on_cpu(
             path,
-            "CPU",
-            {
-                "INFERENCE_PRECISION_HINT": "f32",
-                "NUM_STREAMS": streams,
-                "INFERENCE_NUM_THREADS": streams,
-                "ENABLE_CPU_PINNING": False,
-            },
+            what=f"the voice detector {path}",
+            precision="f32",
+            streams=streams,
+            threads=streams,
         )
-    except RuntimeError as exc:
-        raise ModelError(f"OpenVINO cannot compile the voice detector {path}: {exc}") from exc
-    return _OpenVinoSession(compiled)
+    )
 
 
 def run_voice_detector_in_openvino(streams: int) -> None:

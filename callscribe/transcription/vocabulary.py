@@ -86,7 +86,13 @@ def cut_model(source: Path, cache: Path) -> tuple[Path, TokenMap]:
     target = cache / f"{source.name}-cyrillic-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if not (target / KEEP_FILE).is_file():
         _build(source, target)
-    kept = np.array(json.loads((target / KEEP_FILE).read_text()), dtype=np.int64)
+    try:
+        kept = np.array(json.loads((target / KEEP_FILE).read_text()), dtype=np.int64)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"the Cyrillic copy of the model in {target} is damaged ({exc}); "
+            "delete that folder and it is made again"
+        ) from exc
     return target, TokenMap(kept)
 
 

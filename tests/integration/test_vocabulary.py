@@ -82,6 +82,13 @@ def test_the_cut_model_has_only_the_kept_rows(full_model: Path, tmp_path: Path) 
     assert cut_model(full_model, tmp_path)[0] == cut
 
 
+def test_a_damaged_copy_names_the_folder(full_model: Path, tmp_path: Path) -> None:
+    cut, _ = cut_model(full_model, tmp_path)
+    (cut / "keep_ids.json").write_text("[1, 2")
+    with pytest.raises(ModelError, match=r"is damaged.*delete that folder"):
+        cut_model(full_model, tmp_path)
+
+
 def test_a_model_that_is_not_whisper_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "model"
     source.mkdir()
