@@ -51,13 +51,13 @@ class TranscriptionSettings(ConfigModel):
         "decoder), 'openvino' (bfloat16, measured faster on CPUs with AMX), or 'auto': "
         "OpenVINO where the CPU has AMX and the openvino package is installed.",
     )
-    # Not the default: 11-13 % faster, but 0.5-1 point more WER on an hour of generated
-    # calls, mostly Latin letters said in Russian speech ("Q" written as "кю").
+    # Not the default: about 20 % faster, but 0.4 point more WER on an hour of generated
+    # calls and on six (longer Latin words spelled in pieces or in Cyrillic).
     vocabulary: Literal["full", "cyrillic"] = Field(
         "full",
         description="Which of the model's tokens the decoder may write: 'full', or "
-        "'cyrillic' (Cyrillic text, digits and punctuation only: about 12 % faster, but "
-        "Latin words and letters come out transliterated). 'cyrillic' needs a fixed language.",
+        "'cyrillic' (Cyrillic text, digits, punctuation and Latin letters: about 20 % faster, "
+        "but longer Latin words may come out in Cyrillic). 'cyrillic' needs a fixed language.",
     )
     cpu_threads: int = Field(
         0, ge=0, description="Threads of each model worker; 0 = cores divided by workers."
