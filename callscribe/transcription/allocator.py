@@ -15,8 +15,10 @@ at 946 MB on top of it; handing free memory back after every batch kept the peak
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ def limit_arenas(count: int = ARENAS) -> bool:
     library is not glibc or the administrator chose a value."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    mallopt = _glibc("mallopt")
     if mallopt is None:
         return False
     done = bool(mallopt(M_ARENA_MAX, count))
@@ -39,6 +41,12 @@ def limit_arenas(count: int = ARENAS) -> bool:
 
 def release_free_memory() -> None:
     """Give memory the engine has freed back to the system (glibc only; else nothing)."""
-    malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    malloc_trim = _glibc("malloc_trim")
     if malloc_trim is not None:
         malloc_trim(0)
+
+
+@functools.cache
+def _glibc(name: str) -> Any:
+    """A glibc function of this process, or None where the C library has no such name."""
+    return getattr(ctypes.CDLL(None), name, None)

@@ -9,7 +9,6 @@ are: a minute of a stereo call takes about 8 MB once decoded.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -152,16 +151,10 @@ def _take_group(
 ]:
     """Leading entries worth recognising together (waits for the first to decode)."""
     _wait_for_a_group(pending, budget)
-    seconds = 0.0
-    count = 0
-    for _, future in pending:
-        if count == GROUP_MAX_CALLS or seconds >= GROUP_AUDIO_SECONDS:
-            break
-        if count and not future.done():
-            break  # don't hold the engine idle waiting for a slow decode
-        with contextlib.suppress(CallscribeError):  # reported when the group is recognised
-            seconds += future.result()[0].duration
-        count += 1
+    if pending:
+        wait([pending[0][1]])  # the first is recognised however slow its decode
+    # The rest only as far as they are decoded: the engine is not held idle by a slow one.
+    count, _ = _decoded_lead(pending)
     return pending[:count], pending[count:]
 
 
@@ -171,7 +164,7 @@ def _wait_for_a_group(
     """Up to GROUP_WAIT_SECONDS for the leading decodes to make a whole group, but not once
     the budget keeps further decodes from starting: nothing more would come."""
     deadline = time.monotonic() + GROUP_WAIT_SECONDS
-    while not _lead_is_a_group(pending) and not budget.is_full:
+    while not _decoded_lead(pending)[1] and not budget.is_full:
         decoding = [future for _, future in pending[:GROUP_MAX_CALLS] if not future.done()]
         left = deadline - time.monotonic()
         if not decoding or left <= 0:
@@ -179,16 +172,20 @@ def _wait_for_a_group(
         wait(decoding, timeout=left, return_when=FIRST_COMPLETED)
 
 
-def _lead_is_a_group(pending: Sequence[tuple[Item, Future[tuple[CallAudio, float]]]]) -> bool:
+def _decoded_lead(
+    pending: Sequence[tuple[Item, Future[tuple[CallAudio, float]]]],
+) -> tuple[int, bool]:
+    """How many leading entries are decoded, up to one group, and whether they make one
+    (a failed decode counts, with no audio: it is reported when its group is recognised)."""
     seconds = 0.0
     for count, (_, future) in enumerate(pending):
         if count == GROUP_MAX_CALLS or seconds >= GROUP_AUDIO_SECONDS:
-            return True
+            return count, True
         if not future.done():
-            return False
+            return count, False
         if future.exception() is None:
             seconds += future.result()[0].duration
-    return True  # everything given is decoded
+    return len(pending), True  # everything given is decoded
 
 
 def _recognise(

@@ -1,7 +1,7 @@
 """Whisper with its vocabulary cut down to the tokens Russian text is written with.
 
 Why: a step of beam search multiplies every hypothesis by the 51,865 x 512 output
-projection, more than half of the decoder's weights: cut to 7,719 rows, a step costs 24-36 %
+projection, more than half of the decoder's weights: cut to 7,723 rows, a step costs 24-36 %
 less (docs/benchmarks.md).  Russian speech rarely needs the Latin, CJK, Arabic... pieces of
 the vocabulary, so ``vocabulary = "cyrillic"`` decodes with a copy of the model whose
 embedding matrix keeps only the tokens made of Cyrillic letters, digits, punctuation and
