@@ -93,7 +93,7 @@ class CallscribeRunner:
         self.load_seconds = time.perf_counter() - started
         self.setup = (
             f"encoder {self.engine.encoder}, decoder batches of {self.engine.batch_size}, "
-            f"vocabulary {self.settings.vocabulary}, beam {self.settings.beam_size}"
+            f"vocabulary {self.engine.vocabulary}, beam {self.settings.beam_size}"
         )
 
     def decode(self, path: Path) -> CallAudio:

@@ -19,6 +19,7 @@ from callscribe.config import TranscriptionSettings
 from callscribe.domain import Timings, Transcript
 from callscribe.transcription.allocator import limit_arenas, release_free_memory
 from callscribe.transcription.audio import CallAudio
+from callscribe.transcription.blas_threads import limit_blas_threads
 from callscribe.transcription.decoder import WindowText, bucket_size
 from callscribe.transcription.hallucinations import HallucinationFilter
 from callscribe.transcription.loading import load_model
@@ -36,10 +37,12 @@ class Engine:
     def __init__(self, settings: TranscriptionSettings) -> None:
         self.settings = settings
         limit_arenas()  # before the model and the pools start their threads
+        limit_blas_threads()
         loaded = load_model(settings)
         self._model = loaded.whisper
         self._decoder = loaded.decoder
         self.encoder = loaded.encoder
+        self.vocabulary = loaded.vocabulary
         self.batch_size = loaded.batch_size
         self._hallucinations = HallucinationFilter(settings.hallucination_patterns)
         self._vad = VadSettings(

@@ -2,7 +2,8 @@
 
 The choices depend on the machine as much as on the settings: OpenVINO's encoder only where
 the CPU has AMX (``encoder = "auto"``), decoder batches sized for the memory it takes, and
-the Cyrillic copy of the model only when asked for.  Each choice is logged once at start.
+the Cyrillic copy of the model for a language written in Cyrillic (``vocabulary = "auto"``)
+when the model is a multilingual one on disk.  Each choice is logged once at start.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from callscribe.transcription.models import default_cache_dir, resolve_model
 from callscribe.transcription.openvino_cpu import openvino_missing
 from callscribe.transcription.openvino_encoder import OpenVinoEncoder, amx_missing
 from callscribe.transcription.openvino_vad import run_voice_detector_in_openvino
-from callscribe.transcription.vocabulary import TokenMap, cut_model
+from callscribe.transcription.vocabulary import CYRILLIC_LANGUAGES, TokenMap, cut_model
 
 log = logging.getLogger(__name__)
+
+MULTILINGUAL_VOCABULARY = 51_865
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class LoadedModel:
     whisper: WhisperModel
     decoder: WindowDecoder
     encoder: str  # "openvino" or "ctranslate2"
+    vocabulary: str  # "cyrillic" or "full"
     batch_size: int  # decoder batch, settled when the settings leave it to us (0)
 
 
@@ -58,6 +62,7 @@ def load_model(settings: TranscriptionSettings) -> LoadedModel:
         whisper=whisper,
         decoder=decoder,
         encoder="openvino" if encoder else "ctranslate2",
+        vocabulary="full" if token_map is None else "cyrillic",
         # OpenVINO's encoder takes about 200 MB of its own; on the AMX CPUs it runs on,
         # batches of two windows were as fast as four and keep six calls under 900 MB.
         batch_size=settings.batch_size or (2 if encoder else 4),
@@ -71,14 +76,40 @@ def _local_model(path: str) -> Path | None:
 
 def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenMap | None]:
     """The model to load and, for the Cyrillic cut of its vocabulary, the token map."""
-    if settings.vocabulary == "full":
-        return path, None
     model_dir = _local_model(path)
+    wanted: str = settings.vocabulary
+    if wanted == "auto":
+        wanted = _automatic_vocabulary(settings.language, model_dir)
+    if wanted == "full":
+        return path, None
     if model_dir is None:
         raise ModelError(f"vocabulary = 'cyrillic' needs a local model directory, not {path!r}")
     cut, token_map = cut_model(model_dir, settings.model_dir or default_cache_dir())
-    log.info("vocabulary: %s Cyrillic tokens (%s)", token_map.size, cut)
+    log.info("vocabulary: %s tokens for Cyrillic text (%s)", token_map.size, cut)
     return str(cut), token_map
+
+
+def _automatic_vocabulary(language: str, model_dir: Path | None) -> str:
+    if language not in CYRILLIC_LANGUAGES:
+        return "full"
+    if model_dir is None:
+        why_not = "the model is not on disk"
+    elif not _is_multilingual(model_dir):
+        why_not = "the model knows one language only"
+    else:
+        return "cyrillic"
+    log.info("vocabulary: full (the Cyrillic cut is not used: %s)", why_not)
+    return "full"
+
+
+def _is_multilingual(model_dir: Path) -> bool:
+    # CTranslate2's own test: English-only Whisper models have one token fewer (51,864).
+    vocabulary = model_dir / "vocabulary.txt"
+    try:
+        with vocabulary.open(encoding="utf-8") as lines:
+            return sum(1 for _ in lines) >= MULTILINGUAL_VOCABULARY
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {vocabulary}: {exc}") from exc
 
 
 def _encoder(

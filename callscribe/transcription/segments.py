@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from callscribe.domain import Segment, Speaker
 from callscribe.transcription.hallucinations import HallucinationFilter
+from callscribe.transcription.lookalikes import cyrillic_throughout
 
 MAX_PAUSE = 1.0  # seconds of silence inside a stretch that still starts a new line
 # Cross-attention alignment stretches the first word of a stretch back over the silence
@@ -46,7 +47,7 @@ def build_segments(
     dropped = 0
     ordered = sorted(words, key=lambda w: (w.speaker, w.stretch, w.start))
     for group in _groups(_trim_stretch_edges(ordered)):
-        text, removed = hallucinations.clean("".join(w.text for w in group))
+        text, removed = hallucinations.clean(cyrillic_throughout("".join(w.text for w in group)))
         dropped += removed
         if not text:
             continue

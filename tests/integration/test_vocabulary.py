@@ -10,10 +10,12 @@ import pytest
 
 from callscribe.config import TranscriptionSettings
 from callscribe.errors import ModelError
+from callscribe.transcription import vocabulary as vocabulary_module
 from callscribe.transcription.accuracy import score, turns_of
 from callscribe.transcription.audio import decode_file
 from callscribe.transcription.ct2_weights import read_weights
 from callscribe.transcription.engine import Engine
+from callscribe.transcription.loading import load_model
 from callscribe.transcription.models import resolve_model
 from callscribe.transcription.vocabulary import (
     FIRST_SPECIAL,
@@ -33,11 +35,14 @@ def _token(text: str) -> str:
     return "".join(to_char[byte] for byte in text.encode())
 
 
-def test_keeps_cyrillic_digits_punctuation_short_latin_bytes_and_specials() -> None:
+def test_keeps_cyrillic_digits_punctuation_latin_bytes_and_specials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(vocabulary_module, "COMMON_TOKENS", 3)
     vocabulary = [
         _token("a"),  # a single byte: kept, so anything can still be spelled
         _token(" привет"),
-        _token(" hello"),
+        _token(" hello"),  # a common Latin piece (among the first COMMON_TOKENS): kept whole
         _token("42"),
         _token("«"),
         _token("héllo"),
@@ -45,12 +50,12 @@ def test_keeps_cyrillic_digits_punctuation_short_latin_bytes_and_specials() -> N
         _token("日本"),
         _token(" Q"),  # Latin pieces of one or two letters: a spelled letter stays Latin
         _token("ok."),
-        _token(" www"),
+        _token(" www"),  # a rarer Latin piece of three letters: spelled from shorter ones
         _token("é")[:-1] + _token("ab"),  # ends inside a non-Cyrillic character
         FIRST_SPECIAL,
         "<|ru|>",
     ]
-    assert cyrillic_tokens(vocabulary).tolist() == [0, 1, 3, 4, 6, 8, 9, 12, 13]
+    assert cyrillic_tokens(vocabulary).tolist() == [0, 1, 2, 3, 4, 6, 8, 9, 12, 13]
 
 
 def test_a_vocabulary_without_special_tokens_is_refused() -> None:
@@ -79,7 +84,7 @@ def test_the_cut_model_has_only_the_kept_rows(full_model: Path, tmp_path: Path) 
     assert embeddings["decoder/embeddings/weight"].shape == (tokens.size, 512)
     assert len(vocabulary) == tokens.size
     assert tokens.size is not None
-    assert tokens.size < 10_000
+    assert 20_000 < tokens.size < 25_000  # of 51,865
     config = json.loads((cut / "config.json").read_text())
     assert max(config["lang_ids"]) < tokens.size
     # Made once: a second call finds it.
@@ -101,6 +106,24 @@ def test_a_model_that_is_not_whisper_is_refused(tmp_path: Path) -> None:
     (source / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="not a Whisper vocabulary"):
         cut_model(source, tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    ("model", "language", "cut"),
+    [("base", "ru", True), ("base", "uk", True), ("base", "en", False), ("base", "auto", False)],
+)
+def test_auto_cuts_for_a_cyrillic_language_on_a_multilingual_model(
+    model_dir: Path, model: str, language: str, cut: bool
+) -> None:
+    settings = TranscriptionSettings(model=model, model_dir=model_dir, language=language)
+    assert load_model(settings).vocabulary == ("cyrillic" if cut else "full")
+
+
+def test_auto_keeps_the_full_vocabulary_of_an_english_only_model(model_dir: Path) -> None:
+    if not (Path(resolve_model("tiny.en", model_dir)) / "model.bin").is_file():
+        pytest.skip("the tiny-en extra is not installed")
+    settings = TranscriptionSettings(model="tiny.en", model_dir=model_dir, language="ru")
+    assert load_model(settings).vocabulary == "full"
 
 
 def test_cyrillic_needs_a_fixed_language() -> None:
