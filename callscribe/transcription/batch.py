@@ -24,10 +24,13 @@ from callscribe.transcription.engine import Engine
 
 Item = TypeVar("Item")
 
-GROUP_AUDIO_SECONDS = 1200.0  # windows enough to fill batches
+# Windows enough to fill batches: thirty generated calls (4,625 s) in groups of 600, 900 or
+# 1,200 s took 115.1, 115.3 and 115.7 s on the Intel host (batches of two).  Fewer would
+# split six calls (778 s) in two, which on the AMD host's batches of six was 6 % slower.
+GROUP_AUDIO_SECONDS = 900.0
 # Decoded audio held at once, the group being recognised included: a decode waits for room
-# before it starts.  Unbounded, 32 files were decoded ahead and thirty generated calls
-# (4,625 s) peaked at 1,323 MB; with one group's worth 953 MB, with two 1,093 MB, at the same
+# before it starts.  Unbounded, 32 files were decoded ahead and the thirty calls peaked at
+# 1,323 MB; with one group's worth of 1,200 s at 909-925 MB, of 900 s at 866 MB, at the same
 # speed (a group's files decode in about a second, against half a minute to recognise).
 HELD_AUDIO_SECONDS = GROUP_AUDIO_SECONDS
 GROUP_MAX_CALLS = 16
