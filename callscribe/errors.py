@@ -25,6 +25,8 @@ its default message.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CallscribeError(Exception):
     """callscribe failed."""
@@ -36,6 +38,21 @@ class CallscribeError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take arguments of their own (AudioError: source and reason), which
+        # pickle's default, ``cls(*args)``, would not pass: an AudioError raised in a
+        # decoder process then broke the daemon's decoder pool instead of naming the file.
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(
+    cls: type[CallscribeError], args: tuple[Any, ...], state: dict[str, Any]
+) -> CallscribeError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(CallscribeError):

@@ -30,8 +30,9 @@ class DaemonSettings(ConfigModel):
         8,
         ge=1,
         le=32,
-        description="Queued calls transcribed together: their windows share batches, and "
-        "their decoded audio is in memory at once (about 8 MB per minute of a stereo call).",
+        description="Queued calls taken for transcription at once; they are decoded two at "
+        "a time and recognised together in groups of up to 15 minutes of audio, whose "
+        "windows share batches (decoded audio: about 8 MB per minute of a stereo call).",
     )
     transcribe_gather_seconds: float = Field(
         2.0,

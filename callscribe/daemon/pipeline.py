@@ -29,9 +29,23 @@ from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
+from callscribe.transcription.batch import GROUP_AUDIO_SECONDS
 from callscribe.transcription.engine import Engine
 
 log = logging.getLogger(__name__)
+
+# Recordings decoded at once, by as many decoder processes.
+DECODED_AT_ONCE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A claimed call whose recording decoded, waiting to be recognised."""
+
+    job: Job
+    call: Call
+    audio: CallAudio
+    seconds: float  # spent decoding
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,33 +78,44 @@ class Pipeline:
             self.doorbells[JobKind.TRANSCRIBE].ring()
 
     async def transcribe(self, jobs: Sequence[Job]) -> None:
-        decoded = await asyncio.gather(*(self._decode(job) for job in jobs))
-        ready = [(job, call, audio) for job, call, audio, _ in decoded if audio is not None]
-        decode_seconds = {job.id: seconds for job, _, _, seconds in decoded}
-        if not ready:
-            return
-        # All claimed calls in one go: their audio is in memory already, and together their
-        # windows fill the decoder's batches (transcribe_batch bounds both).
+        """Decode the claimed calls a few at a time and recognise them in groups.
+
+        Together their windows fill the decoder's batches, but a group stops at
+        ``GROUP_AUDIO_SECONDS`` of audio (what the CLI holds too), so eight long calls
+        claimed at once are never all in memory: a minute of a stereo call takes 8 MB.
+        """
+        group: list[Decoded] = []
+        for first in range(0, len(jobs), DECODED_AT_ONCE):
+            decoded = await asyncio.gather(
+                *(self._decode(job) for job in jobs[first : first + DECODED_AT_ONCE])
+            )
+            group += [item for item in decoded if item is not None]
+            if sum(item.audio.duration for item in group) >= GROUP_AUDIO_SECONDS:
+                await self._recognise(group)
+                group = []
+        if group:
+            await self._recognise(group)
+
+    async def _recognise(self, group: Sequence[Decoded]) -> None:
         started = time.perf_counter()
         try:
             transcripts = await asyncio.to_thread(
-                self.engine.transcribe_many, [audio for _, _, audio in ready]
+                self.engine.transcribe_many, [item.audio for item in group]
             )
         except Exception as exc:
-            log.exception("recognition failed for calls %s", [call.id for _, call, _ in ready])
-            for job, _, _ in ready:
+            log.exception("recognition failed for calls %s", [item.call.id for item in group])
+            for item in group:
                 error = RecognitionError(f"speech recognition failed: {exc!r}")
                 await settle_failure(
-                    self.store, job, error, self.settings.retry.policy("transcribe")
+                    self.store, item.job, error, self.settings.retry.policy("transcribe")
                 )
             return
         self.metrics.transcribed(
-            time.perf_counter() - started, sum(audio.duration for _, _, audio in ready)
+            time.perf_counter() - started, sum(item.audio.duration for item in group)
         )
-        for (job, call, _), transcript in zip(ready, transcripts, strict=True):
-            timings = dataclasses.replace(
-                transcript.timings, decode=round(decode_seconds[job.id], 3)
-            )
+        for item, transcript in zip(group, transcripts, strict=True):
+            job, call = item.job, item.call
+            timings = dataclasses.replace(transcript.timings, decode=round(item.seconds, 3))
             transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
             routed = sinks_for(self.settings.routes, call.event)
             await self.store.complete_transcribe(job, transcript, routed)
@@ -105,7 +130,8 @@ class Pipeline:
             )
         self.doorbells[JobKind.DELIVER].ring()
 
-    async def _decode(self, job: Job) -> tuple[Job, Call, CallAudio | None, float]:
+    async def _decode(self, job: Job) -> Decoded | None:
+        """The call's audio, or None once a failure has been settled."""
         call = await self.store.call(job.call_id)
         recording = await self.store.recording(job.call_id)
         if recording is None:  # cannot happen unless the database was edited by hand
@@ -115,7 +141,7 @@ class Pipeline:
                 CallscribeError("no recording stored"),
                 self.settings.retry.policy("transcribe"),
             )
-            return job, call, None, 0.0
+            return None
         started = time.perf_counter()
         try:
             audio = await self.decoder.decode(
@@ -123,8 +149,8 @@ class Pipeline:
             )
         except CallscribeError as exc:
             await settle_failure(self.store, job, exc, self.settings.retry.policy("transcribe"))
-            return job, call, None, 0.0
-        return job, call, audio, time.perf_counter() - started
+            return None
+        return Decoded(job, call, audio, time.perf_counter() - started)
 
     def _channels(self, call: Call) -> tuple[Speaker, Speaker]:
         ref = call.event.recordings[0]

@@ -22,7 +22,7 @@ from callscribe.daemon.decoding import DecoderPool
 from callscribe.daemon.http import create_app
 from callscribe.daemon.http import serve as serve_http
 from callscribe.daemon.metrics import Metrics
-from callscribe.daemon.pipeline import Pipeline
+from callscribe.daemon.pipeline import DECODED_AT_ONCE, Pipeline
 from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent
@@ -50,7 +50,7 @@ class Runtime:
         self.sources = {
             name: build_source(name, config) for name, config in settings.sources.items()
         }
-        self.decoder = DecoderPool(workers=min(2, settings.daemon.transcribe_batch))
+        self.decoder = DecoderPool(workers=min(DECODED_AT_ONCE, settings.daemon.transcribe_batch))
         self.fetcher = RecordingFetcher()
         self.pipeline = Pipeline(
             settings=settings,
