@@ -72,13 +72,8 @@ def test_edge_words_stretched_over_silence_are_trimmed() -> None:
 def test_latin_lookalikes_in_a_russian_word_become_cyrillic() -> None:
     # «достигнутe» ends in a Latin "e" (a cut vocabulary wrote it so); "www" and "iPhone"
     # have no Cyrillic letter, "Qиви" a Latin letter with no Cyrillic twin.
-    words = [
-        word(Speaker.OPERATOR, 0, 0.0, " Лимит"),
-        word(Speaker.OPERATOR, 0, 0.3, " достигнутe,"),
-        word(Speaker.OPERATOR, 0, 0.6, " www,"),
-        word(Speaker.OPERATOR, 0, 0.9, " iPhone-а,"),
-        word(Speaker.OPERATOR, 0, 1.2, " Qиви."),
-    ]
+    said = [" Лимит", " достигнутe,", " www,", " iPhone-а,", " Qиви."]
+    words = [word(Speaker.OPERATOR, 0, 0.3 * index, text) for index, text in enumerate(said)]
     segments, _ = build_segments(words, FILTER)
     assert segments[0].text == "Лимит достигнуте, www, iPhone-а, Qиви."
     assert "\u0435" in segments[0].text.split()[1]  # Cyrillic ie
