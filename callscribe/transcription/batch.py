@@ -25,8 +25,8 @@ from callscribe.transcription.engine import Engine
 Item = TypeVar("Item")
 
 # Windows enough to fill batches: thirty generated calls (4,625 s) in groups of 600, 900 or
-# 1,200 s took 115.1, 115.3 and 115.7 s on the Intel host (batches of two).  Fewer would
-# split six calls (778 s) in two, which on the AMD host's batches of six was 6 % slower.
+# 1,200 s took 115.1, 115.3 and 115.7 s on the Intel host (batches of two).  Groups of 600 s
+# split six calls (778 s) in two, which with the AMD host's batches of six was 6 % slower.
 GROUP_AUDIO_SECONDS = 900.0
 # Decoded audio held at once, the group being recognised included: a decode waits for room
 # before it starts.  Unbounded, 32 files were decoded ahead and the thirty calls peaked at
