@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FIRST_SPECIAL = "<|endoftext|>"  # every token from here on is special, and all are kept
 KEEP_FILE = "keep_ids.json"
+SOURCE_FILE = "source.txt"  # the model folder a copy was cut from
 # Languages written in Cyrillic, for which ``vocabulary = "auto"`` cuts (measured on Russian).
 CYRILLIC_LANGUAGES = frozenset({"ba", "be", "bg", "kk", "mk", "mn", "ru", "tg", "tt", "uk"})
 REVISION = 3  # bump when the selection rule changes, so old copies are rebuilt
@@ -190,15 +191,35 @@ def _build(source: Path, target: Path) -> None:
         lines = [vocabulary[token] for token in kept]
         (staging / "vocabulary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         (staging / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        (staging / SOURCE_FILE).write_text(str(source.resolve()), encoding="utf-8")
         (staging / KEEP_FILE).write_text(json.dumps(kept.tolist()), encoding="utf-8")
         os.replace(staging, target)  # another process may have won: its copy is the same
         log.info("cut %s to %d Cyrillic tokens in %s", source, len(kept), target)
+        _remove_older_copies(source, target)
     except OSError as exc:
         if not (target / KEEP_FILE).is_file():
             raise ModelError(f"cannot write the Cyrillic model to {target}: {exc}") from exc
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)
+
+
+def _remove_older_copies(source: Path, target: Path) -> None:
+    """Delete the copies this one replaces (an older rule, or an older ``model.bin``), so
+    each upgrade does not leave 100 MB behind in the model cache.  A copy names its source;
+    one made before copies did so is from an older callscribe and goes too."""
+    for copy in target.parent.glob(f"{source.name}-cyrillic-*"):
+        if copy == target or not (copy / KEEP_FILE).is_file():
+            continue  # the new copy, or another process's staging folder
+        try:
+            origin = (copy / SOURCE_FILE).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            origin = str(source.resolve())
+        except OSError:
+            continue
+        if origin == str(source.resolve()):
+            shutil.rmtree(copy, ignore_errors=True)
+            log.info("removed %s, an older Cyrillic copy of %s", copy, source)
 
 
 def _is_vocabulary_matrix(name: str, array: np.ndarray, size: int) -> bool:

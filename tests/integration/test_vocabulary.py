@@ -91,6 +91,17 @@ def test_the_cut_model_has_only_the_kept_rows(full_model: Path, tmp_path: Path) 
     assert cut_model(full_model, tmp_path)[0] == cut
 
 
+def test_a_new_copy_removes_the_ones_it_replaces(full_model: Path, tmp_path: Path) -> None:
+    older = tmp_path / f"{full_model.name}-cyrillic-0123456789ab"  # an older callscribe's
+    other = tmp_path / f"{full_model.name}-cyrillic-ba9876543210"  # another model folder's
+    for copy in (older, other):
+        copy.mkdir()
+        (copy / "keep_ids.json").write_text("[0]")
+    (other / "source.txt").write_text("/srv/models/base")
+    cut, _ = cut_model(full_model, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([cut.name, other.name])
+
+
 def test_a_damaged_copy_names_the_folder(full_model: Path, tmp_path: Path) -> None:
     cut, _ = cut_model(full_model, tmp_path)
     (cut / "keep_ids.json").write_text("[1, 2")
