@@ -118,7 +118,9 @@ def test_the_budget_lets_decodes_start_in_order_and_while_there_is_room() -> Non
     assert started == []  # no room
     budget.release(150.0)
     first.join(timeout=30)
-    assert started == [1]  # its turn, and room; ticket 2 then finds 60 s held, under 100
+    # Its turn and room. Ticket 2 may follow at once (60 s held is still under 100), but
+    # never before it.
+    assert started[:1] == [1]
     later.join(timeout=30)
     assert started == [1, 2]
     assert budget.held == 120.0
