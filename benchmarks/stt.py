@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a [transcription] setting for callscribe, e.g. --set vocabulary=cyrillic",
+        help="a [transcription] setting for callscribe, e.g. --set vocabulary=full",
     )
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write Markdown")
     parser.add_argument("--json", type=Path, metavar="FILE", help="raw per-repeat numbers")
