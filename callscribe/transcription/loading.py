@@ -84,7 +84,14 @@ def _vocabulary(settings: TranscriptionSettings, path: str) -> tuple[str, TokenM
         return path, None
     if model_dir is None:
         raise ModelError(f"vocabulary = 'cyrillic' needs a local model directory, not {path!r}")
-    cut, token_map = cut_model(model_dir, settings.model_dir or default_cache_dir())
+    try:
+        cut, token_map = cut_model(model_dir, settings.model_dir or default_cache_dir())
+    except ModelError as exc:
+        if settings.vocabulary != "auto":
+            raise
+        # A model folder the service may only read: slower, but it works.
+        log.warning("vocabulary: full (the Cyrillic cut could not be made: %s)", exc)
+        return path, None
     log.info("vocabulary: %s tokens for Cyrillic text (%s)", token_map.size, cut)
     return str(cut), token_map
 

@@ -178,8 +178,11 @@ def _build(source: Path, target: Path) -> None:
     for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):
         if isinstance(config.get(key), list):
             config[key] = [position[token] for token in config[key] if token in position]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise ModelError(f"cannot write the Cyrillic model to {target}: {exc}") from exc
     try:
         for item in source.iterdir():
             if item.is_file() and item.name not in {"model.bin", "vocabulary.txt", "config.json"}:

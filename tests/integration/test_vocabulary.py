@@ -130,6 +130,21 @@ def test_auto_cuts_for_a_cyrillic_language_on_a_multilingual_model(
     assert load_model(settings).vocabulary == ("cyrillic" if cut else "full")
 
 
+def test_auto_falls_back_to_the_full_vocabulary_where_the_cut_cannot_be_written(
+    full_model: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    unwritable = blocker / "models"  # under a regular file: no folder can be made there
+    auto = TranscriptionSettings(model=str(full_model), model_dir=unwritable)
+    assert load_model(auto).vocabulary == "full"
+    asked = TranscriptionSettings(
+        model=str(full_model), model_dir=unwritable, vocabulary="cyrillic"
+    )
+    with pytest.raises(ModelError, match="cannot write the Cyrillic model"):
+        load_model(asked)
+
+
 def test_auto_keeps_the_full_vocabulary_of_an_english_only_model(model_dir: Path) -> None:
     if not (Path(resolve_model("tiny.en", model_dir)) / "model.bin").is_file():
         pytest.skip("the tiny-en extra is not installed")
