@@ -14,6 +14,7 @@ import re
 _LATIN = "aceopxyABCEHKMOPTX"
 _CYRILLIC = "асеорхуАВСЕНКМОРТХ"
 _TWINS = str.maketrans(_LATIN, _CYRILLIC)
+_HAS_TWIN = frozenset(_LATIN)
 _WORD = re.compile(r"\w+")
 
 
@@ -25,7 +26,7 @@ def cyrillic_throughout(text: str) -> str:
 def _fix_word(match: re.Match[str]) -> str:
     word = match.group()
     latin = {char for char in word if char.isascii() and char.isalpha()}
-    if not latin or not latin <= set(_LATIN) or not any(_is_cyrillic(char) for char in word):
+    if not latin or not latin <= _HAS_TWIN or not any(_is_cyrillic(char) for char in word):
         return word
     return word.translate(_TWINS)
 

@@ -178,12 +178,10 @@ def _build(source: Path, target: Path) -> None:
     for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):
         if isinstance(config.get(key), list):
             config[key] = [position[token] for token in config[key] if token in position]
+    staging: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    except OSError as exc:
-        raise ModelError(f"cannot write the Cyrillic model to {target}: {exc}") from exc
-    try:
         for item in source.iterdir():
             if item.is_file() and item.name not in {"model.bin", "vocabulary.txt", "config.json"}:
                 shutil.copy2(item, staging / item.name)
@@ -203,24 +201,26 @@ def _build(source: Path, target: Path) -> None:
         if not (target / KEEP_FILE).is_file():
             raise ModelError(f"cannot write the Cyrillic model to {target}: {exc}") from exc
     finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
+        if staging is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(staging)
 
 
 def _remove_older_copies(source: Path, target: Path) -> None:
     """Delete the copies this one replaces (an older rule, or an older ``model.bin``), so
     each upgrade does not leave 100 MB behind in the model cache.  A copy names its source;
     one made before copies did so is from an older callscribe and goes too."""
+    ours = str(source.resolve())
     for copy in target.parent.glob(f"{source.name}-cyrillic-*"):
         if copy == target or not (copy / KEEP_FILE).is_file():
             continue  # the new copy, or another process's staging folder
         try:
             origin = (copy / SOURCE_FILE).read_text(encoding="utf-8")
         except FileNotFoundError:
-            origin = str(source.resolve())
+            origin = ours
         except OSError:
             continue
-        if origin == str(source.resolve()):
+        if origin == ours:
             shutil.rmtree(copy, ignore_errors=True)
             log.info("removed %s, an older Cyrillic copy of %s", copy, source)
 
