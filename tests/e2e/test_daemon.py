@@ -34,6 +34,8 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     audio, rate = sf.read(SAMPLES / "call-public-00.wav", dtype="int16")
     sf.write(folder / "short.wav", audio[: 12 * rate], rate, subtype="PCM_16")
     sf.write(folder / "silence.wav", np.zeros((2 * rate, 2), dtype=np.int16), rate)
+    # What a PBX's web server hands out for a recording it has lost: a page, not audio.
+    (folder / "page.wav").write_text("<html><body>404 Not Found</body></html>\n" * 20)
     return folder
 
 
@@ -177,6 +179,31 @@ def test_duplicate_webhooks_make_one_call(world: World) -> None:
     sink = world.sinks["healthy"]
     wait_for(lambda: sink.tickets_for("dup-1") == 1, 120, "the ticket")
     assert sum(1 for p in sink.posts if p["call"]["external_id"] == "dup-1") == 1
+
+
+def test_a_recording_that_is_not_audio_fails_alone_and_says_why(world: World) -> None:
+    # Posted together, so the bad recording is decoded beside a good one: its error must
+    # come back from the decoder process as it was raised and cost only its own call.
+    assert world.post("healthy", world.event("page-1", recording="page.wav")).status_code == 200
+    assert world.post("healthy", world.event("page-2")).status_code == 200
+    sink = world.sinks["healthy"]
+    wait_for(lambda: sink.tickets_for("page-2") == 1, 120, "the good call's ticket")
+    sql = (
+        "SELECT j.kind, j.state, j.error, j.attempts FROM jobs j JOIN calls c ON c.id = j.call_id "
+        "WHERE c.external_id = 'page-1' AND j.state = 'dead'"
+    )
+    wait_for(lambda: world.query(sql), 60, "the bad call's dead job")
+    ((kind, _, error, attempts),) = world.query(sql)
+    assert kind == "transcribe"
+    assert "not audio" in error
+    assert "crash" not in error
+    assert attempts == 1  # a file that is not audio is not retried
+    assert sink.tickets_for("page-1") == 0
+    done = (
+        "SELECT count(*) FROM jobs j JOIN calls c ON c.id = j.call_id "
+        "WHERE c.external_id = 'page-2' AND j.kind = 'transcribe' AND j.state = 'done'"
+    )
+    assert world.query(done) == [(1,)]
 
 
 def test_a_helpdesk_that_fails_once_gets_the_call_once(world: World) -> None:
