@@ -73,7 +73,14 @@ class TranscriptionSettings(ConfigModel):
         (Speaker.OPERATOR, Speaker.CLIENT),
         description="Who is on the left and on the right channel of a stereo recording.",
     )
-    beam_size: int = Field(5, ge=1, le=10, description="Beam search width; 1 is greedy.")
+    beam_size: int = Field(
+        5,
+        ge=1,
+        le=10,
+        description="Beam search width. 5 is the most accurate; 3 is 10-12 % faster for about "
+        "0.3 point more word errors on Russian calls; 1 (greedy) is faster still and clearly "
+        "worse (docs/benchmarks.md).",
+    )
     # Four, not more: on an Intel Xeon with AMX a batch of six took six generated calls to
     # 978 MB resident, over the 900 MB budget, and was no faster.  Two with the OpenVINO
     # encoder, which needs about 200 MB of its own: on the AMX CPUs it is used on, two
