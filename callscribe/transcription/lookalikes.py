@@ -26,10 +26,11 @@ def cyrillic_throughout(text: str) -> str:
 def _fix_word(match: re.Match[str]) -> str:
     word = match.group()
     latin = {char for char in word if char.isascii() and char.isalpha()}
-    if not latin or not latin <= _HAS_TWIN or not any(_is_cyrillic(char) for char in word):
+    if not latin or not latin <= _HAS_TWIN or not any(is_cyrillic(char) for char in word):
         return word
     return word.translate(_TWINS)
 
 
-def _is_cyrillic(char: str) -> bool:
+def is_cyrillic(char: str) -> bool:
+    """A letter of the Cyrillic blocks (U+0400-U+052F: Russian and its neighbours)."""
     return "\u0400" <= char <= "\u052f"

@@ -32,6 +32,7 @@ import numpy as np
 from callscribe.errors import ModelError
 
 from .ct2_weights import ModelFile, read_model, write_model
+from .lookalikes import is_cyrillic
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,7 @@ def _is_kept_piece(piece: bytes, *, common: bool) -> bool:
         return common or sum(char.isalpha() for char in text) <= LATIN_LETTERS
     if not whole and not _partial_edges_allowed(piece):
         return False
-    return all(
-        "\u0400" <= char <= "\u052f" or not unicodedata.category(char).startswith("L")
-        for char in text
-    )
+    return all(is_cyrillic(char) or not unicodedata.category(char).startswith("L") for char in text)
 
 
 def _partial_edges_allowed(piece: bytes) -> bool:
