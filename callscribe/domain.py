@@ -108,6 +108,18 @@ class CallEvent:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class CallPart:
+    """One of several notifications a vendor sends about the same call (UIS: call end and
+    recorded talk; Mango: summary and record/added), kept until its source can join them
+    into one :class:`CallEvent` with the same ``external_id``.  ``data``: JSON values."""
+
+    source: str
+    external_id: str
+    part: str
+    data: Mapping[str, Any]
+
+
 class CallState(enum.StrEnum):
     RECEIVED = "received"  # event stored, recording not fetched yet
     FETCHED = "fetched"  # recording stored locally
@@ -157,3 +169,6 @@ class Delivery:
     remote_id: str | None = None
     error: str | None = None
     delivered_at: datetime | None = None
+    #: What the sink saved on the way (remote ids of a ticket, a comment): see
+    #: ``connectors.base.DeliveryContext``.  JSON-compatible values only.
+    progress: Mapping[str, Any] = field(default_factory=dict)

@@ -8,14 +8,21 @@ started as tasks.  A **sink** renders a finished call for one API and posts it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from callscribe.domain import Call, CallEvent, Transcript
+from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
+from callscribe.connectors.spool import FetchedFile
+from callscribe.domain import Call, CallEvent, CallPart, Transcript
 
 Emit = Callable[[CallEvent], Awaitable[object]]
 """Hands an event to the store; returns once it is committed."""
+
+PartsSoFar = Mapping[str, Mapping[str, Any]]
+"""The parts of one call received so far, by part name (see :class:`JoiningSource`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +41,36 @@ class WebhookRequest:
 class WebhookSource(Protocol):
     name: str
 
-    async def handle(self, request: WebhookRequest) -> list[CallEvent]:
+    async def handle(self, request: WebhookRequest) -> list[CallEvent | CallPart]:
         """Authenticate and parse one request.
 
         Raise ``SourceError(status=401)`` when it is not authentic (before parsing
         anything), ``SourceError(status=400)`` with the reason when it is malformed.
         An authentic request that carries nothing callscribe needs (a "call started"
-        notification) returns an empty list.
+        notification) returns an empty list.  A source whose vendor reports one call in
+        several notifications returns :class:`CallPart` s and is a :class:`JoiningSource`.
+        """
+        ...
+
+
+@runtime_checkable
+class JoiningSource(Protocol):
+    """A source whose vendor reports one call in several notifications.
+
+    Each part is committed to the store before the notification is acknowledged; after
+    every new part, and at each housekeeping round for the calls still waiting, the
+    daemon asks :meth:`join` for the call.  Parts of a call that was already stored are
+    dropped with a warning.
+    """
+
+    name: str
+
+    def join(self, external_id: str, parts: PartsSoFar, waited: float) -> CallEvent | None:
+        """The call these parts make, or None to keep waiting for more.
+
+        ``waited`` is how many seconds ago the first part came: a source gives up waiting
+        (for a recording that never comes, say) after a configured time and returns the
+        call it has.
         """
         ...
 
@@ -54,15 +84,69 @@ class RunningSource(Protocol):
         ...
 
 
+@runtime_checkable
+class BackfillSource(Protocol):
+    """A source whose vendor keeps a call history that ``callscribe backfill`` reads."""
+
+    name: str
+
+    def calls_on(self, day: date) -> AsyncIterator[CallEvent]:
+        """Every finished call of one day (in the source's time zone), as its live
+        notifications would have reported it: the same ``external_id``, so a call seen
+        both ways is one call.  Paging and the vendor's rate limits are the source's
+        business; raise ``SourceError`` or ``FetchError`` saying why a day cannot be read.
+        """
+        ...
+
+
+@runtime_checkable
+class FetchingSource(Protocol):
+    """A source that fetches its own recordings: through a vendor API that needs its
+    credentials (Mango's signed request, Calltouch's download API), or from a PBX's spool
+    with a path map and a wait for the file to be complete (Asterisk).  Sources without
+    this method get their ``RecordingRef.location`` fetched as a URL or allowed path."""
+
+    name: str
+
+    async def fetch_recording(
+        self, call: Call, fetcher: RecordingFetcher, policy: FetchPolicy, dest_dir: Path
+    ) -> FetchedFile:
+        """Put the call's recording (one file, any format ``audio.py`` reads) into
+        ``dest_dir``; raise ``FetchError(retryable=...)`` saying why not."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """What one attempt to deliver a call knows besides the call and its transcript.
+
+    ``key`` is the same on every retry of this delivery: send it as an idempotency key
+    where the API supports one.  ``progress`` is what earlier attempts saved with
+    ``save``; a sink that does its work in several requests (create a ticket, then
+    comment on it) saves each remote id the moment the platform returns it, so an attempt
+    after a crash continues where the last one stopped instead of repeating it.
+    ``recording`` is the fetched file while it is kept (None for a missed call or once
+    retention deleted it); ``recording_url`` a link the platform can fetch it from, if
+    there is one.
+    """
+
+    key: str
+    progress: Mapping[str, Any]
+    save: Callable[[Mapping[str, Any]], Awaitable[None]]
+    recording: Path | None = None
+    recording_url: str | None = None
+
+
 class Sink(Protocol):
     name: str
 
-    async def deliver(self, call: Call, transcript: Transcript | None, key: str) -> str | None:
+    async def deliver(
+        self, call: Call, transcript: Transcript | None, context: DeliveryContext
+    ) -> str | None:
         """Post one call (``transcript`` is None for a call without a recording).
 
-        ``key`` is the same on every retry of this delivery: send it as an idempotency
-        key where the API supports one.  Return the remote id (ticket, comment) if any.
-        Raise ``SinkError(retryable=...)`` on failure; never return to report one.
+        Return the remote id (ticket, comment) if any.  Raise ``SinkError(retryable=...)``
+        on failure; never return to report one.
         """
         ...
 

@@ -30,15 +30,16 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from callscribe.connectors.base import WebhookRequest, WebhookSource
 from callscribe.daemon.metrics import Metrics
-from callscribe.domain import CallEvent
+from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import SourceError
 from callscribe.logmask import escape_control, sanitize
 from callscribe.store.base import Ingested
 
 log = logging.getLogger(__name__)
 
-Ingest = Callable[[CallEvent], Awaitable[Ingested]]
-"""Stores one event; returns once it is committed, raises when it cannot be."""
+Ingest = Callable[[CallEvent | CallPart], Awaitable[Ingested | None]]
+"""Stores one event or call part; returns once it is committed (None: a part kept until
+its call is whole), raises when it cannot be."""
 
 RETRY_AFTER_SECONDS = 30
 UNKNOWN_SOURCE = "(unknown)"  # metrics label: a name from the URL would be unbounded
@@ -124,7 +125,9 @@ class _Webhooks:
             client_ip=client,
         )
 
-    async def parse(self, source: WebhookSource, webhook: WebhookRequest) -> list[CallEvent]:
+    async def parse(
+        self, source: WebhookSource, webhook: WebhookRequest
+    ) -> list[CallEvent | CallPart]:
         try:
             return await source.handle(webhook)
         except SourceError as exc:
@@ -133,13 +136,14 @@ class _Webhooks:
             log.exception("webhook %s: the source failed; nothing stored", source.name)
             raise _RefusedError(500, "internal error") from None
 
-    async def store(self, events: list[CallEvent]) -> tuple[int, int]:
+    async def store(self, events: list[CallEvent | CallPart]) -> tuple[int, int]:
         accepted = duplicates = 0
         try:
             for event in events:
                 ingested = await self.ingest(event)
-                accepted += ingested.created
-                duplicates += not ingested.created
+                created = ingested is None or ingested.created
+                accepted += created
+                duplicates += not created
         except Exception:  # database down, disk full: the PBX retries; committed ones dedupe
             log.exception("webhook %s: the store refused the event", events[0].source)
             raise _RefusedError(503, "store unavailable", accepted=accepted) from None

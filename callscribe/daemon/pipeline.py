@@ -16,10 +16,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from callscribe.config.routes import sinks_for
 from callscribe.config.settings import Settings
-from callscribe.connectors.base import Sink
+from callscribe.connectors.base import (
+    DeliveryContext,
+    FetchingSource,
+    RunningSource,
+    Sink,
+    WebhookSource,
+)
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.daemon.decoding import DecoderPool
 from callscribe.daemon.metrics import Metrics
@@ -56,6 +63,7 @@ class Pipeline:
     decoder: DecoderPool
     fetcher: RecordingFetcher
     fetch_policies: Mapping[str, FetchPolicy]  # by source name
+    sources: Mapping[str, WebhookSource | RunningSource]
     sinks: Mapping[str, Sink]
     metrics: Metrics
     doorbells: Mapping[JobKind, Doorbell]
@@ -63,11 +71,15 @@ class Pipeline:
     async def fetch(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
             call = await self.store.call(job.call_id)
-            location = call.event.recordings[0].location
             policy = self.fetch_policies.get(call.event.source, FetchPolicy())
             target = self.settings.daemon.recordings_dir / str(call.id)
+            source = self.sources.get(call.event.source)
             try:
-                fetched = await self.fetcher.fetch(location, policy, target)
+                if isinstance(source, FetchingSource):
+                    fetched = await source.fetch_recording(call, self.fetcher, policy, target)
+                else:
+                    location = call.event.recordings[0].location
+                    fetched = await self.fetcher.fetch(location, policy, target)
             except CallscribeError as exc:
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("fetch"))
                 continue
@@ -174,9 +186,9 @@ class Pipeline:
                 continue
             call = await self.store.call(job.call_id)
             transcript = await self.store.transcript(job.call_id)
-            (delivery,) = await self.store.deliveries(call_id=job.call_id, sink=job.sink)
+            context = await self._delivery_context(call, sink.name)
             try:
-                remote_id = await sink.deliver(call, transcript, delivery.idempotency_key)
+                remote_id = await sink.deliver(call, transcript, context)
             except CallscribeError as exc:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
@@ -184,3 +196,28 @@ class Pipeline:
             self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
             log.info("call %d delivered to %s", call.id, sink.name)
+
+    async def _delivery_context(self, call: Call, sink: str) -> DeliveryContext:
+        (delivery,) = await self.store.deliveries(call_id=call.id, sink=sink)
+        recording = await self.store.recording(call.id)
+        path = Path(recording.path) if recording is not None else None
+
+        async def save(progress: Mapping[str, Any]) -> None:
+            await self.store.save_delivery_progress(call.id, sink, progress)
+
+        return DeliveryContext(
+            key=delivery.idempotency_key,
+            progress=delivery.progress,
+            save=save,
+            recording=path if path is not None and path.is_file() else None,
+            recording_url=recording_url(call),
+        )
+
+
+def recording_url(call: Call) -> str | None:
+    """A link a platform can play the call's recording from: the source's own URL when
+    it is one (sources that need credentials or single-use links keep other locations)."""
+    if not call.event.recordings:
+        return None
+    location = call.event.recordings[0].location
+    return location if location.startswith(("https://", "http://")) else None

@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from callscribe.config.routes import sinks_for
 from callscribe.config.settings import Settings
-from callscribe.connectors.base import RunningSource, WebhookSource
+from callscribe.connectors.base import JoiningSource, RunningSource, WebhookSource
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.registry import build_sink, build_source
 from callscribe.connectors.settings import SourceSettings
@@ -25,10 +25,11 @@ from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.pipeline import DECODED_AT_ONCE, Pipeline
 from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
-from callscribe.domain import CallEvent
+from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import CallscribeError
 from callscribe.store.async_store import AsyncStore
-from callscribe.store.base import Ingested, JobKind, JobState
+from callscribe.store.base import CallParts, Ingested, JobKind, JobState
+from callscribe.store.codec import utc_now
 from callscribe.transcription.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Runtime:
             decoder=self.decoder,
             fetcher=self.fetcher,
             fetch_policies={name: self._fetch_policy(name) for name in self.sources},
+            sources=self.sources,
             sinks=self.sinks,
             metrics=self.metrics,
             doorbells=self.doorbells,
@@ -139,14 +141,59 @@ class Runtime:
         for worker in fetchers + transcribers + deliverers:
             self._spawn(self._workers, worker.run(self._stopping), worker.name)
 
-    async def ingest(self, event: CallEvent) -> Ingested:
-        """Store one event; returns once it is committed (the webhook may then be acked)."""
+    async def ingest(self, item: CallEvent | CallPart) -> Ingested | None:
+        """Store one event, or one part of a call; returns once it is committed (the
+        webhook may then be acknowledged).  None: a part kept until its call is whole."""
+        if isinstance(item, CallPart):
+            return await self._add_part(item)
+        return await self._ingest_event(item)
+
+    async def _ingest_event(self, event: CallEvent) -> Ingested:
         missed_sinks = [] if event.recordings else sinks_for(self.settings.routes, event)
         ingested = await self.store.ingest(event, missed_sinks)
         self.metrics.received(event.source, duplicate=not ingested.created)
         if ingested.created:
             self.doorbells[JobKind.FETCH if event.recordings else JobKind.DELIVER].ring()
         return ingested
+
+    async def _add_part(self, part: CallPart) -> Ingested | None:
+        source = self.sources.get(part.source)
+        if not isinstance(source, JoiningSource):
+            raise CallscribeError(f"source {part.source} sent a call part but joins none")
+        waiting = await self.store.add_call_part(part)
+        if waiting is None:
+            log.warning(
+                "source %s: the %s notification of call %s came after the call was stored; "
+                "it is not part of it",
+                part.source,
+                part.part,
+                part.external_id,
+            )
+            return Ingested(call_id=None, created=False)
+        return await self._join(source, waiting)
+
+    async def _join(self, source: JoiningSource, waiting: CallParts) -> Ingested | None:
+        waited = (utc_now() - waiting.first_received_at).total_seconds()
+        event = source.join(waiting.external_id, waiting.parts, waited)
+        if event is None:
+            return None
+        if (event.source, event.external_id) != (waiting.source, waiting.external_id):
+            raise CallscribeError(
+                f"source {source.name} joined call {waiting.external_id} into another call"
+            )
+        return await self._ingest_event(event)
+
+    async def join_waiting_parts(self) -> None:
+        """Ask the sources about every call still waiting for parts: a recording that
+        never came gives the call without it, once the source stops waiting."""
+        for waiting in await self.store.call_parts():
+            source = self.sources.get(waiting.source)
+            if not isinstance(source, JoiningSource):
+                continue  # its source left the configuration; kept until it comes back
+            try:
+                await self._join(source, waiting)
+            except CallscribeError as exc:
+                log.error("source %s: call %s: %s", source.name, waiting.external_id, exc)
 
     def readiness(self) -> dict[str, bool]:
         return {
@@ -170,6 +217,7 @@ class Runtime:
             return
         if swept:
             log.warning("requeued or buried %d job(s) whose worker stopped", swept)
+        await self.join_waiting_parts()
         self.metrics.refresh(counts, oldest)
         self._status = (
             "queued: "

@@ -17,18 +17,19 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from callscribe.domain import (
     Call,
     CallEvent,
+    CallPart,
     CallState,
     Delivery,
     DeliveryState,
     Recording,
     Transcript,
 )
-from callscribe.store.base import CallFacts, Ingested, Job, JobKind, JobState, Store
+from callscribe.store.base import CallFacts, CallParts, Ingested, Job, JobKind, JobState, Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,6 +61,12 @@ class AsyncStore:
 
     async def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
         return await self.run(self.store.ingest, event, sinks)
+
+    async def add_call_part(self, part: CallPart) -> CallParts | None:
+        return await self.run(self.store.add_call_part, part)
+
+    async def call_parts(self, received_before: datetime | None = None) -> list[CallParts]:
+        return await self.run(self.store.call_parts, received_before)
 
     async def claim(
         self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
@@ -94,6 +101,11 @@ class AsyncStore:
 
     async def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         await self.run(self.store.complete_delivery, job, remote_id)
+
+    async def save_delivery_progress(
+        self, call_id: int, sink: str, progress: Mapping[str, Any]
+    ) -> None:
+        await self.run(self.store.save_delivery_progress, call_id, sink, progress)
 
     async def revive_delivery(self, call_id: int, sink: str) -> bool:
         return await self.run(self.store.revive_delivery, call_id, sink)

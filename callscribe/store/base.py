@@ -19,11 +19,12 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from callscribe.domain import (
     Call,
     CallEvent,
+    CallPart,
     CallState,
     Delivery,
     DeliveryState,
@@ -62,8 +63,18 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    call_id: int
+    call_id: int | None  # None: a call part that came after its call was stored
     created: bool  # False when the same (source, external_id) was already stored
+
+
+@dataclass(frozen=True, slots=True)
+class CallParts:
+    """The parts of one call received so far, by part name, and when the first came."""
+
+    source: str
+    external_id: str
+    first_received_at: datetime
+    parts: Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,16 @@ class Store(Protocol):
         NO_RECORDING without deliveries.
         """
 
+    def add_call_part(self, part: CallPart) -> CallParts | None:
+        """Keep one part of a call (the same part again replaces it) and return every
+        part of that call so far; None, storing nothing, when the call was already
+        ingested (a part that came too late to be joined).  :meth:`ingest` deletes the
+        parts of the call it stores, in its transaction."""
+
+    def call_parts(self, received_before: datetime | None = None) -> list[CallParts]:
+        """Calls with parts waiting to be joined, oldest first; with ``received_before``,
+        only those whose first part came before it."""
+
     def claim(
         self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
     ) -> list[Job]:
@@ -139,6 +160,12 @@ class Store(Protocol):
 
     def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         """DELIVER done: delivery DELIVERED; the call is DONE when no delivery is pending."""
+
+    def save_delivery_progress(self, call_id: int, sink: str, progress: Mapping[str, Any]) -> None:
+        """Merge ``progress`` (JSON-compatible, key by key) into what the delivery has
+        saved so far (``Delivery.progress``), whatever state its job is in: a remote id
+        is worth keeping even from an attempt whose lease ran out.  KeyError when there
+        is no such delivery."""
 
     def revive_delivery(self, call_id: int, sink: str) -> bool:
         """Requeue a DEAD delivery (an admin's retry): its DELIVER job QUEUED now with

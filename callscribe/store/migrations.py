@@ -98,6 +98,26 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_at ON audit (at);
     """,
+    # 3: what a sink has already done on the remote side for a delivery (a ticket it
+    # created, a comment it posted), saved the moment it is known, so an attempt after a
+    # crash between the platform's answer and our commit continues instead of repeating.
+    """
+    ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';
+    """,
+    # 4: notifications that are each one part of a call (UIS's call end and recorded talk,
+    # Mango's summary and record/added), kept from the moment they are acknowledged until
+    # the source joins them into one call.
+    """
+    CREATE TABLE call_parts (
+        source      TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        part        TEXT NOT NULL,
+        data        TEXT NOT NULL,  -- JSON object, the vendor's fields
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (source, external_id, part)
+    );
+    CREATE INDEX call_parts_age ON call_parts (received_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

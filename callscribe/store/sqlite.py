@@ -16,17 +16,19 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from callscribe.domain import CallEvent, CallState, Recording, Transcript
+from callscribe.domain import CallEvent, CallPart, CallState, Recording, Transcript
 from callscribe.errors import StoreError
 from callscribe.store import sqlite_jobs as q
-from callscribe.store.base import Ingested, Job, JobKind, JobState, Limits
+from callscribe.store.base import CallParts, Ingested, Job, JobKind, JobState, Limits
 from callscribe.store.codec import event_to_json, format_time, parse_time, utc_now
 from callscribe.store.migrations import migrate
 from callscribe.store.sqlite_admin import SqliteAdmin
+from callscribe.store.sqlite_reads import parts_from_rows
 from callscribe.transcription.render import to_json_dict
 
 __all__ = ["SqliteStore", "utc_now"]
@@ -95,11 +97,35 @@ class SqliteStore(SqliteAdmin):
                 ).fetchone()
                 return Ingested(call_id=int(existing[0]), created=False)
             call_id = int(row[0])
+            conn.execute(
+                "DELETE FROM call_parts WHERE source = ? AND external_id = ?",
+                (event.source, event.external_id),
+            )
             if event.recordings:
                 q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
             elif sinks is not None:
                 q.queue_deliveries(conn, call_id, sinks, now)
             return Ingested(call_id=call_id, created=True)
+
+    def add_call_part(self, part: CallPart) -> CallParts | None:
+        data = json.dumps(dict(part.data), ensure_ascii=False, sort_keys=True)
+        key = (part.source, part.external_id)
+        with self._write() as (conn, now):
+            known = conn.execute(
+                "SELECT 1 FROM calls WHERE source = ? AND external_id = ?", key
+            ).fetchone()
+            if known is not None:
+                return None
+            conn.execute(
+                "INSERT INTO call_parts (source, external_id, part, data, received_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, external_id, part)"
+                " DO UPDATE SET data = excluded.data",
+                (*key, part.part, data, now),
+            )
+            rows = conn.execute(
+                "SELECT * FROM call_parts WHERE source = ? AND external_id = ?", key
+            ).fetchall()
+        return parts_from_rows(rows)[0]
 
     def claim(
         self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
@@ -186,6 +212,19 @@ class SqliteStore(SqliteAdmin):
                 (remote_id, now, job.attempts, job.call_id, job.sink),
             )
             q.settle_call(conn, job.call_id, now)
+
+    def save_delivery_progress(self, call_id: int, sink: str, progress: Mapping[str, Any]) -> None:
+        with self._write() as (conn, _):
+            row = conn.execute(
+                "SELECT progress FROM deliveries WHERE call_id = ? AND sink = ?", (call_id, sink)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no delivery of call {call_id} to {sink}")
+            merged = {**json.loads(row["progress"]), **progress}
+            conn.execute(
+                "UPDATE deliveries SET progress = ? WHERE call_id = ? AND sink = ?",
+                (json.dumps(merged, ensure_ascii=False, sort_keys=True), call_id, sink),
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -11,8 +11,8 @@ from typing import Any
 
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
 from callscribe.errors import StoreError
-from callscribe.store.base import CallFacts, Job, JobKind, JobState
-from callscribe.store.codec import event_from_json, parse_time
+from callscribe.store.base import CallFacts, CallParts, Job, JobKind, JobState
+from callscribe.store.codec import event_from_json, format_time, parse_time
 from callscribe.store.sqlite_jobs import job_from_row
 from callscribe.transcription.render import from_json_dict
 
@@ -98,6 +98,17 @@ class SqliteReads:
             for row in rows
         }
 
+    def call_parts(self, received_before: datetime | None = None) -> list[CallParts]:
+        before = None if received_before is None else format_time(received_before)
+        rows = self._select(
+            "SELECT p.* FROM call_parts p JOIN (SELECT source, external_id,"
+            " min(received_at) AS first FROM call_parts GROUP BY source, external_id"
+            " HAVING ? IS NULL OR first < ?) f USING (source, external_id)"
+            " ORDER BY f.first, p.source, p.external_id, p.part",
+            (before, before),
+        )
+        return parts_from_rows(rows)
+
     def jobs(self, state: JobState | None = None, kind: JobKind | None = None) -> list[Job]:
         """Jobs in the order they were created."""
         rows = self._select(
@@ -147,6 +158,20 @@ def _call(row: sqlite3.Row) -> Call:
     )
 
 
+def parts_from_rows(rows: Sequence[sqlite3.Row]) -> list[CallParts]:
+    """Rows of ``call_parts`` grouped by call, in the order the rows come."""
+    grouped: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for row in rows:
+        key = (row["source"], row["external_id"])
+        first, parts = grouped.setdefault(key, (row["received_at"], {}))
+        parts[row["part"]] = json.loads(row["data"])
+        grouped[key] = (min(first, row["received_at"]), parts)
+    return [
+        CallParts(source, external_id, parse_time(first), parts)
+        for (source, external_id), (first, parts) in grouped.items()
+    ]
+
+
 def _delivery(row: sqlite3.Row) -> Delivery:
     delivered = row["delivered_at"]
     return Delivery(
@@ -158,4 +183,5 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         remote_id=row["remote_id"],
         error=row["error"],
         delivered_at=None if delivered is None else parse_time(delivered),
+        progress=json.loads(row["progress"]),
     )

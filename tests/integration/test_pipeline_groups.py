@@ -89,6 +89,7 @@ async def test_claimed_calls_are_recognised_in_groups_bounded_by_audio(
         decoder=decoder,
         fetcher=cast(RecordingFetcher, None),  # the transcribe stage fetches nothing
         fetch_policies={},
+        sources={},
         sinks={},
         metrics=Metrics(),
         doorbells={JobKind.DELIVER: Doorbell()},

@@ -20,6 +20,7 @@ import pytest
 
 from callscribe.domain import (
     CallEvent,
+    CallPart,
     CallState,
     DeliveryState,
     Direction,
@@ -493,6 +494,55 @@ def test_one_dead_and_one_delivered_delivery_make_the_call_done(store: SqliteSto
     assert [(d.sink, d.error, d.attempts) for d in dead] == [
         (first.sink, "401: the API token was revoked", 1)
     ]
+
+
+def test_delivery_progress_is_merged_and_outlives_a_retry_and_a_reopen(
+    store: SqliteStore, db: Path
+) -> None:
+    call_id = store.ingest(event(1, recorded=False)).call_id
+    store.queue_deliveries(call_id, ["usedesk", "okdesk"])
+    [job, _] = store.claim([JobKind.DELIVER], "w", 60, limit=2)
+    assert store.deliveries(call_id, sink=job.sink)[0].progress == {}
+    store.save_delivery_progress(call_id, job.sink or "", {"ticket_id": 17})
+    store.save_delivery_progress(call_id, job.sink or "", {"comment_ids": ["a", "b"]})
+    store.retry(job, "500", T0)
+    store.close()
+
+    reopened = SqliteStore(db)
+    by_sink = {d.sink: d for d in reopened.deliveries(call_id)}
+    assert by_sink[job.sink or ""].progress == {"ticket_id": 17, "comment_ids": ["a", "b"]}
+    assert [d.progress for s, d in by_sink.items() if s != job.sink] == [{}]
+    with pytest.raises(KeyError):
+        reopened.save_delivery_progress(call_id, "nowhere", {"x": 1})
+    reopened.close()
+
+
+# --- calls reported in several notifications ---------------------------------------------
+
+
+def test_call_parts_gather_until_the_call_is_ingested(store: SqliteStore, clock: FakeClock) -> None:
+    end = CallPart("uis", "call-1", "call_end", {"talk_time_duration": 42})
+    waiting = store.add_call_part(end)
+    assert waiting is not None
+    assert (waiting.source, waiting.external_id, waiting.first_received_at) == ("uis", "call-1", T0)
+    assert waiting.parts == {"call_end": {"talk_time_duration": 42}}
+
+    clock.advance(30)
+    store.add_call_part(CallPart("uis", "call-2", "call_end", {}))
+    again = store.add_call_part(CallPart("uis", "call-1", "call_end", {"talk_time_duration": 43}))
+    record = store.add_call_part(CallPart("uis", "call-1", "recording", {"file_link": "https://x"}))
+    assert again is not None
+    assert again.parts == {"call_end": {"talk_time_duration": 43}}  # the same part replaces
+    assert record is not None
+    assert record.first_received_at == T0
+    assert set(record.parts) == {"call_end", "recording"}
+    assert [w.external_id for w in store.call_parts()] == ["call-1", "call-2"]
+    assert [w.external_id for w in store.call_parts(T0 + timedelta(seconds=10))] == ["call-1"]
+
+    store.ingest(event(1, source="uis"))  # external_id "call-1"
+    assert [w.external_id for w in store.call_parts()] == ["call-2"]
+    assert store.add_call_part(CallPart("uis", "call-1", "recording", {})) is None
+    assert [w.external_id for w in store.call_parts()] == ["call-2"]
 
 
 def test_retried_delivery_records_its_error(store: SqliteStore, clock: FakeClock) -> None:

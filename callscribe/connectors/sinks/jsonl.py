@@ -13,6 +13,7 @@ from pydantic import Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
 from callscribe.errors import SinkError
@@ -34,7 +35,10 @@ class JsonlSink:
         self._keys: set[str] | None = None
         self._lock = asyncio.Lock()
 
-    async def deliver(self, call: Call, transcript: Transcript | None, key: str) -> str | None:
+    async def deliver(
+        self, call: Call, transcript: Transcript | None, context: DeliveryContext
+    ) -> str | None:
+        key = context.key
         line = json.dumps(call_document(call, transcript, key, self._labels), ensure_ascii=False)
         async with self._lock:
             try:

@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, SecretValue
+from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.http_status import check_response, transport_error
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
@@ -39,7 +40,10 @@ class WebhookSink:
             follow_redirects=False,
         )
 
-    async def deliver(self, call: Call, transcript: Transcript | None, key: str) -> str | None:
+    async def deliver(
+        self, call: Call, transcript: Transcript | None, context: DeliveryContext
+    ) -> str | None:
+        key = context.key
         document = call_document(call, transcript, key, self._labels)
         try:
             response = await self._client.post(

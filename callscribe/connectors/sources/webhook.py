@@ -30,7 +30,7 @@ from pydantic import (
 from callscribe.config.base import Secret, SecretValue
 from callscribe.connectors.base import WebhookRequest
 from callscribe.connectors.settings import SourceSettings
-from callscribe.domain import CallEvent, Direction, RecordingRef, Speaker
+from callscribe.domain import CallEvent, CallPart, Direction, RecordingRef, Speaker
 from callscribe.errors import SourceError
 
 MIN_TOKEN_LENGTH = 16
@@ -238,7 +238,7 @@ class GenericWebhookSource:
         # token's length; compare_digest hides where the first difference is.
         self._token_digest = hashlib.sha256(config.token.reveal().encode("utf-8")).digest()
 
-    async def handle(self, request: WebhookRequest) -> list[CallEvent]:
+    async def handle(self, request: WebhookRequest) -> list[CallEvent | CallPart]:
         """Check the address and token, then parse the body into one :class:`CallEvent`."""
         self._check_address(request.client_ip)
         self._check_token(request.headers)
