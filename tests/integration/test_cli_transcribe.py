@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from callscribe.cli import main
+from tests.groundtruth import assert_heard_as_said
 from tests.samples import EXAMPLES, SAMPLES
 
 pytestmark = pytest.mark.slow
@@ -18,16 +19,8 @@ EXAMPLE = EXAMPLES / "call-public-01.wav"
 
 def test_one_file_prints_the_dialogue(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transcribe", str(EXAMPLE), "--model-dir", str(model_dir)]) == 0
-    lines = capsys.readouterr().out.splitlines()
     truth = json.loads((EXAMPLES / "call-public-01.json").read_text("utf-8"))["calls"][0]
-    spoken = [t for t in truth["turns"] if t["speaker"] != "hold"]
-    assert len(lines) == len(spoken)
-    for line, turn in zip(lines, spoken, strict=True):
-        clock, rest = line.split("] ", 1)
-        minutes, seconds = clock.lstrip("[").split(":")
-        label = {"operator": "Оператор", "client": "Клиент"}[turn["speaker"]]
-        assert rest.startswith(f"{label}: "), line
-        assert abs(int(minutes) * 60 + int(seconds) - turn["start"]) <= 1.5, line
+    assert_heard_as_said(truth, dialogue=capsys.readouterr().out)
 
 
 def test_several_files_with_output_dir_and_one_bad_file(
