@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
+from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="say more (repeat for debug output)"
     )
+    parser.add_argument("--version", action="version", version=f"callscribe {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
         module.register(subparsers)
@@ -56,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except CallscribeError as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"callscribe: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from callscribe.cli.arguments import positive_int
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.domain import Call, CallState, Recording, Transcript
@@ -44,7 +45,9 @@ def register(subparsers: Any) -> None:
         "--state", choices=[state.value for state in CallState], help="only calls in this state"
     )
     parser.add_argument("--source", metavar="NAME", help="only calls from this source")
-    parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (50)")
+    parser.add_argument(
+        "--limit", type=positive_int, default=50, metavar="N", help="at most N (50)"
+    )
     parser.set_defaults(handler=list_calls)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
@@ -142,7 +145,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: s
 def list_calls(args: argparse.Namespace) -> int:
     state = None if args.state is None else CallState(args.state)
     with open_store(args) as (_, store):
-        calls = store.calls(state, max(1, args.limit), args.source)
+        calls = store.calls(state, args.limit, args.source)
         facts = store.call_facts([call.id for call in calls])
     if not calls:
         print("no calls" + (" matching the filters" if state or args.source else " yet"))

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from callscribe.cli.arguments import positive_int
 from callscribe.cli.calls import NOT_FOUND, add_common, clean, local_time, open_store, print_table
 from callscribe.domain import Delivery, DeliveryState
 from callscribe.errors import CallscribeError
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
     add_common(parser)
     parser.add_argument("--dead", action="store_true", help="only dead deliveries")
     parser.add_argument("--sink", metavar="NAME", help="only deliveries to this sink")
-    parser.add_argument("--limit", type=int, default=50, metavar="N", help="show the last N (50)")
+    parser.add_argument(
+        "--limit", type=positive_int, default=50, metavar="N", help="show the last N (50)"
+    )
     parser.set_defaults(handler=list_deliveries)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
@@ -58,7 +61,7 @@ def list_deliveries(args: argparse.Namespace) -> int:
     state = DeliveryState.DEAD if args.dead else None
     with open_store(args) as (_, store):
         deliveries = store.deliveries(state=state, sink=args.sink)
-    shown = deliveries[-max(1, args.limit) :]  # oldest calls first: the last N are recent
+    shown = deliveries[-args.limit :]  # oldest calls first: the last N are recent
     if not shown:
         print("no dead deliveries" if args.dead else "no deliveries")
         return 0

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from callscribe.config import RenderSettings, TranscriptionSettings
+from callscribe.config.base import plain_message
 from callscribe.errors import ConfigError
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file, parse_channel_map
 from callscribe.transcription.batch import transcribe_all
@@ -35,6 +36,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--output", type=Path, metavar="DIR", help="write <name>.<format> per file into DIR"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite files that already exist in --output"
     )
     parser.add_argument("--language", help="language code such as ru (default), or auto")
     parser.add_argument("--model", help="base (default), tiny.en, a model directory or hub name")
@@ -66,17 +70,27 @@ def settings_from(args: argparse.Namespace) -> TranscriptionSettings:
         return TranscriptionSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
+            f"{_flag(error['loc'])}: {plain_message(error)}" for error in exc.errors()
         )
         raise ConfigError(problems) from exc
+
+
+# Settings whose command-line flag is not their name with dashes.
+_FLAGS = {"cpu_threads": "--threads"}
+
+
+def _flag(location: tuple[int | str, ...]) -> str:
+    if not location:
+        return "options"
+    name = str(location[0])
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     fmt: Format = args.format
     if args.output:
-        args.output.mkdir(parents=True, exist_ok=True)
+        _prepare_output(args.output, [_target(args.output, p, fmt) for p in args.files], args.force)
     limits = AudioLimits(settings.max_duration_seconds, settings.max_file_bytes)
 
     def decode(path: Path) -> CallAudio:
@@ -94,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         text = render(outcome.transcript, fmt, RenderSettings(), source=str(outcome.item))
         if args.output:
-            target = args.output / f"{outcome.item.stem}.{SUFFIX[fmt]}"
+            target = _target(args.output, outcome.item, fmt)
             target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         else:
             if len(paths) > 1:
@@ -104,6 +118,27 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _target(folder: Path, recording: Path, fmt: Format) -> Path:
+    return folder / f"{recording.stem}.{SUFFIX[fmt]}"
+
+
+def _prepare_output(folder: Path, targets: list[Path], force: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output {folder} is a file, not a folder; name a folder")
+    if not force:
+        existing = [t for t in targets if t.exists()]
+        if existing:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise ConfigError(
+                f"{existing[0]}{more} already exists; pass --force to overwrite, "
+                "or another --output folder"
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--output {folder}: cannot create it: {exc.strerror}") from None
 
 
 def _progress(total: int, *, enabled: bool) -> Any:

@@ -25,6 +25,14 @@ from pydantic import (
     PlainValidator,
     ValidationInfo,
 )
+from pydantic_core import ErrorDetails
+
+
+def plain_message(error: ErrorDetails) -> str:
+    """A validation error's message without pydantic's own wording around it."""
+    if error["type"] == "extra_forbidden":
+        return "unknown setting (a typo?)"
+    return error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 class ConfigModel(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from callscribe.config.base import plain_message
 from callscribe.config.settings import Settings
 from callscribe.connectors.registry import SINKS, SOURCES
 from callscribe.errors import ConfigError
@@ -97,8 +98,5 @@ def explain(exc: ValidationError, path: Path) -> str:
         ):
             del location[2]
         where = ".".join(location) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown setting (a typo?)"
-        lines.append(f"  {where}: {message}")
+        lines.append(f"  {where}: {plain_message(error)}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.config.languages import check_language
 from callscribe.domain import Speaker
 
 DEFAULT_HALLUCINATIONS: tuple[str, ...] = (
@@ -119,10 +120,7 @@ class TranscriptionSettings(ConfigModel):
     @field_validator("language")
     @classmethod
     def _language_code(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value != "auto" and not (2 <= len(value) <= 3 and value.isalpha()):
-            raise ValueError(f"expected a language code such as 'ru' or 'auto', got {value!r}")
-        return value
+        return check_language(value)
 
     @model_validator(mode="after")
     def _vocabulary_needs_a_language(self) -> TranscriptionSettings:

@@ -4,7 +4,8 @@ Used by the test suite and the benchmark against ground truth in the manifest fo
 ``tests/data/samples/manifest.json``: each call lists its turns (speaker, start, end,
 text).  Word and character error rates are computed after normalising both sides the
 same way (lower case, «ё» as «е», no punctuation, numbers spelled out), because
-references write «нажмите 5» and «нажмите пять» alike.
+references write «нажмите 5» and «нажмите пять» alike.  Needs the ``bench`` extra
+(num2words), which the service does not.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def openvino_missing() -> str | None:
     try:
         import openvino  # noqa: F401, PLC0415  (optional: only these models need it)
     except ImportError:
-        return "the openvino package is not installed"
+        return "the openvino package is not installed (pip install 'callscribe[amx]')"
     return None
 
 
@@ -47,7 +47,7 @@ def compile_on_cpu(
         import openvino  # noqa: PLC0415  (optional at run time)
     except ImportError as exc:
         raise ModelError(
-            f"{what} in OpenVINO needs the openvino package: pip install openvino"
+            f"{what} in OpenVINO needs the openvino package: pip install 'callscribe[amx]'"
         ) from exc
     try:
         compiled = openvino.Core().compile_model(
