@@ -165,6 +165,13 @@ class RenderSettings(ConfigModel):
     unknown_label: str = Field(
         "Собеседник", description="Label of lines from mono recordings (speaker unknown)."
     )
+    paragraph_pause_seconds: float = Field(
+        1.5,
+        gt=0,
+        description="Mono recordings (one speaker line for both sides): a pause this long "
+        "starts a new line of the text transcript, so it reads in paragraphs. Stereo "
+        "recordings get one line per turn of each speaker.",
+    )
 
     def label(self, speaker: Speaker) -> str:
         return {

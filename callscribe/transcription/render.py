@@ -13,6 +13,7 @@ from typing import Any, Literal
 from callscribe.config import RenderSettings
 from callscribe.domain import Segment, Speaker, Timings, Transcript
 from callscribe.errors import TranscriptionError
+from callscribe.transcription.subtitles import cues
 
 Format = Literal["text", "json", "srt", "vtt"]
 FORMATS: tuple[Format, ...] = ("text", "json", "srt", "vtt")
@@ -38,11 +39,24 @@ def render(
     return renderers[fmt](transcript, labels)
 
 
-def turns(segments: Iterable[Segment]) -> list[Segment]:
-    """Consecutive segments of one speaker joined into one turn of the dialogue."""
+def turns(segments: Iterable[Segment], paragraph_pause: float | None = None) -> list[Segment]:
+    """Consecutive segments of one speaker joined into one turn of the dialogue.
+
+    Without channels to tell the speakers apart (``Speaker.UNKNOWN``) that would be one
+    line for the whole call; with ``paragraph_pause``, a pause at least that long starts a
+    new one there instead.
+    """
     merged: list[Segment] = []
     for segment in segments:
-        if merged and merged[-1].speaker is segment.speaker:
+        if (
+            merged
+            and merged[-1].speaker is segment.speaker
+            and not (
+                paragraph_pause is not None
+                and segment.speaker is Speaker.UNKNOWN
+                and segment.start - merged[-1].end >= paragraph_pause
+            )
+        ):
             last = merged[-1]
             merged[-1] = Segment(
                 speaker=last.speaker,
@@ -60,25 +74,28 @@ def turns(segments: Iterable[Segment]) -> list[Segment]:
 def dialogue(transcript: Transcript, labels: RenderSettings) -> str:
     lines = [
         f"[{_clock(turn.start)}] {labels.label(turn.speaker)}: {turn.text}"
-        for turn in turns(transcript.segments)
+        for turn in turns(transcript.segments, labels.paragraph_pause_seconds)
     ]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 def srt(transcript: Transcript, labels: RenderSettings) -> str:
+    prefixes = {speaker: f"{labels.label(speaker)}: " for speaker in Speaker}
     blocks = [
-        f"{number}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n"
-        f"{labels.label(s.speaker)}: {s.text}\n"
-        for number, s in enumerate(transcript.segments, start=1)
+        f"{number}\n{_stamp(cue.start, ',')} --> {_stamp(cue.end, ',')}\n"
+        + "\n".join(cue.lines)
+        + "\n"
+        for number, cue in enumerate(cues(transcript.segments, prefixes), start=1)
     ]
     return "\n".join(blocks)
 
 
 def webvtt(transcript: Transcript, labels: RenderSettings) -> str:
+    # The voice tag names the speaker without taking room on screen.
     blocks = [
-        f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n"
-        f"<v {labels.label(s.speaker)}>{_vtt_escape(s.text)}\n"
-        for s in transcript.segments
+        f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}\n"
+        f"<v {labels.label(cue.speaker)}>" + "\n".join(map(_vtt_escape, cue.lines)) + "\n"
+        for cue in cues(transcript.segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from callscribe.cli import main
+from callscribe.transcription.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES
 from tests.groundtruth import assert_heard_as_said
 from tests.samples import EXAMPLES, SAMPLES
 
@@ -21,6 +22,26 @@ def test_one_file_prints_the_dialogue(model_dir: Path, capsys: pytest.CaptureFix
     assert main(["transcribe", str(EXAMPLE), "--model-dir", str(model_dir)]) == 0
     truth = json.loads((EXAMPLES / "call-public-01.json").read_text("utf-8"))["calls"][0]
     assert_heard_as_said(truth, dialogue=capsys.readouterr().out)
+
+
+def test_subtitles_of_a_real_call_follow_the_guidelines(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["transcribe", str(EXAMPLE), "--format", "srt", "--model-dir", str(model_dir)]) == 0
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    for number, block in enumerate(blocks, start=1):
+        index, times, *lines = block.split("\n")
+        assert index == str(number)
+        start, end = (_seconds(stamp) for stamp in times.split(" --> "))
+        assert 0 < end - start <= MAX_CUE_SECONDS + 0.001, block
+        assert 1 <= len(lines) <= MAX_LINES, block
+        assert all(len(line) <= MAX_LINE_CHARS for line in lines), block
+    assert len(blocks) > 11  # the long turn (31 s) is several cues
+
+
+def _seconds(stamp: str) -> float:
+    hours, minutes, rest = stamp.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest.replace(",", "."))
 
 
 def test_several_files_with_output_dir_and_one_bad_file(

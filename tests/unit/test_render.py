@@ -41,8 +41,8 @@ def test_labels_are_configurable() -> None:
 
 def test_srt_numbers_blocks_with_comma_milliseconds() -> None:
     blocks = render(TRANSCRIPT, "srt").split("\n\n")
-    assert (
-        blocks[0] == "1\n00:00:01,410 --> 00:00:04,500\nОператор: Здравствуйте, компания «Ромашка»."
+    assert blocks[0] == (  # 43 characters: two lines of at most 42
+        "1\n00:00:01,410 --> 00:00:04,500\nОператор: Здравствуйте, компания\n«Ромашка»."
     )
     assert blocks[3].startswith("4\n01:02:05,000 --> 01:02:06,500\n")
 
