@@ -18,6 +18,8 @@ from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.http import HttpSink
 from callscribe.connectors.sinks.http_config import HttpSinkConfig
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
+from callscribe.connectors.sinks.tqm import TqmSink
+from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
@@ -27,7 +29,7 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
-    JsonlSinkConfig | WebhookSinkConfig | HttpSinkConfig,
+    JsonlSinkConfig | WebhookSinkConfig | HttpSinkConfig | TqmSinkConfig,
     Field(discriminator="type"),
 ]
 
@@ -70,6 +72,11 @@ SINKS: Mapping[str, SinkKind] = {
         "any HTTP API, the request mapped field by field (docs/sinks/http.md)",
         HttpSinkConfig,
         HttpSink,
+    ),
+    "tqm": SinkKind(
+        "T-Bank Quality Management: each call imported with its recording (docs/sinks/tqm.md)",
+        TqmSinkConfig,
+        TqmSink,
     ),
 }
 

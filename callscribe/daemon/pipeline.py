@@ -165,10 +165,10 @@ class Pipeline:
         return Decoded(job, call, audio, time.perf_counter() - started)
 
     def _channels(self, call: Call) -> tuple[Speaker, Speaker]:
-        ref = call.event.recordings[0]
+        recordings = call.event.recordings
         source = self.settings.sources.get(call.event.source)
         return (
-            ref.channels
+            (recordings[0].channels if recordings else None)
             or (source.channels if source else None)
             or (self.settings.transcription.channels)
         )
@@ -211,6 +211,7 @@ class Pipeline:
             save=save,
             recording=path if path is not None and path.is_file() else None,
             recording_url=recording_url(call),
+            channels=self._channels(call),
         )
 
 

@@ -64,16 +64,20 @@ def prepare(config: HttpSinkConfig, subject: Subject, env: Env) -> Prepared:
     if config.method == "GET":
         query += fields
     elif fields or config.body:
-        content = {
-            "json": body.to_json,
-            "form": body.to_form,
-            "xml": lambda pairs: body.to_xml(pairs, config.xml_root),
-        }[config.body_format](fields)
+        content = _encoded(config, fields)
     url = _url(config.url, subject, env)
     if query:
         url += ("&" if "?" in url else "?") + body.to_query(query)
     headers = _headers(config, subject, env, with_body=content is not None)
     return Prepared(config.method, url, headers, content)
+
+
+def _encoded(config: HttpSinkConfig, fields: list[tuple[str, Any]]) -> bytes:
+    if config.body_format == "form":
+        return body.to_form(fields)
+    if config.body_format == "xml":
+        return body.to_xml(fields, config.xml_root)
+    return body.to_json(fields)
 
 
 def _pairs(

@@ -93,7 +93,7 @@ class HttpSinkConfig(ConfigModel):
         "the delivery's remote id.",
     )
     time_zone: TimeZone = Field(
-        "UTC",  # type: ignore[assignment]  # validated into a ZoneInfo
+        "UTC",
         validate_default=True,
         description="Time zone of dates written with the date and iso filters.",
     )
