@@ -266,7 +266,8 @@ async def test_a_mono_recording_is_refused_unless_asked_to_fill_both_channels(
         await filling.aclose()
     assert not failed.value.retryable
     (imported,) = tqm.imports
-    assert imported.content_type == "audio/wav" and imported.kbps is None
+    assert imported.content_type == "audio/wav"
+    assert imported.kbps is None
     assert imported.audio is not None
     assert np.array_equal(imported.audio[:, 0], imported.audio[:, 1])
 
