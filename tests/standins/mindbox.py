@@ -44,8 +44,8 @@ class MindboxServer(ApiServer):
             problems.append("Accept")
         try:
             body = json.loads(request.body.decode("utf-8"))
-            body["customer"]["mobilePhone"]  # noqa: B018 - required by the specification
-            body["customerAction"]["customFields"]["callId"]  # noqa: B018
+            body["customer"]["mobilePhone"]
+            body["customerAction"]["customFields"]["callId"]
         except (ValueError, KeyError, TypeError):
             problems.append("body: customer.mobilePhone and customerAction.customFields.callId")
         if problems:
