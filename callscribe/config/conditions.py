@@ -46,9 +46,12 @@ class Test:
         value = lookup(Subject(event), self.parts)
         if _holds(self.operator, self.operand, value):
             return None
-        return f"{self.path} is {_shown(value)}, wanted {self.describe()}"
+        return f"{self.path} is {_shown(value)}, wanted {self._wanted()}"
 
     def describe(self) -> str:
+        return f"{self.path}: {self._wanted()}"
+
+    def _wanted(self) -> str:
         op, operand = self.operator, self.operand
         if op in ("exists", "empty"):
             return op if operand else f"not {op}"
@@ -83,10 +86,10 @@ class Not:
     item: Condition
 
     def explain(self, event: CallEvent) -> str | None:
-        return f"wanted not {self.item.describe()}" if self.item.explain(event) is None else None
+        return f"wanted not ({self.item.describe()})" if self.item.explain(event) is None else None
 
     def describe(self) -> str:
-        return f"not {self.item.describe()}"
+        return f"not ({self.item.describe()})"
 
 
 Condition = Test | Group | Not
