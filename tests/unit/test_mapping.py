@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,21 +83,25 @@ def test_phone_numbers_are_normalised(phone: str, e164: str | None) -> None:
     ],
 )
 def test_bad_templates_are_refused_when_parsed(template: str, problem: str) -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match=re.escape(problem)):
         Template.parse(template, SINK_SCOPE)
-    assert problem in str(refused.value)
 
 
 def test_routes_cannot_read_what_is_known_only_after_transcription() -> None:
-    with pytest.raises(ValueError, match="unknown field 'transcript.dialogue'"):
+    with pytest.raises(ValueError, match=r"unknown field 'transcript\.dialogue'"):
         Template.parse("{transcript.dialogue}", ROUTE_SCOPE)
-    with pytest.raises(ValueError, match="unknown field 'call.id'"):
+    with pytest.raises(ValueError, match=r"unknown field 'call\.id'"):
         Template.parse("{call.id}", ROUTE_SCOPE)
 
 
-@pytest.mark.parametrize(("template", "value"), [("{fields.flag|number}", "'да' is not a number"),
-                                                  ("{fields.n|boolean}", "not true or false"),
-                                                  ("{fields.flag|date}", "not a date")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("{fields.flag|number}", "'да' is not a number"),
+        ("{fields.n|boolean}", "not true or false"),
+        ("{fields.flag|date}", "not a date"),
+    ],
+)
 def test_a_value_that_does_not_fit_its_filter_is_a_sink_error(template: str, value: str) -> None:
     with pytest.raises(SinkError, match=value) as failed:
         render(template)
@@ -114,7 +120,7 @@ def test_tables_are_flattened_to_dotted_paths_and_nested_back() -> None:
 
 
 def test_a_table_names_every_bad_key() -> None:
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match="unknown field") as refused:
         parse_table({"a": {"b": "{call.nope}"}, "a.b.c": 1, "d": {"e": "{x.y}"}}, SINK_SCOPE)
     text = str(refused.value)
     assert "a.b: unknown field 'call.nope'" in text

@@ -48,7 +48,8 @@ calls = "all"
 [[routes]]
 sinks = ["vip"]
 [routes.where]
-any = [ { "call.client_number" = { regex = '^\+7495' } }, { "call.operator_id" = { in = ["7", 8] } } ]
+any = [ { "call.client_number" = { regex = '^\+7495' } },
+        { "call.operator_id" = { in = ["7", 8] } } ]
 not = { "raw.spam" = { exists = true } }
 "call.talk_seconds" = { ge = 30 }
 """
@@ -133,7 +134,8 @@ def test_a_bad_condition_is_refused_at_load_with_its_path_and_reason(
 ) -> None:
     path = tmp_path / "callscribe.toml"
     path.write_text(
-        f'[sinks.a]\ntype = "jsonl"\npath = "a.jsonl"\n[[routes]]\nsinks = ["a"]\nwhere = {where}\n',
+        f'[sinks.a]\ntype = "jsonl"\npath = "a.jsonl"\n'
+        f'[[routes]]\nsinks = ["a"]\nwhere = {where}\n',
         encoding="utf-8",
     )
     with pytest.raises(ConfigError) as refused:
