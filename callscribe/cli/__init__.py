@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import calls, config, deliveries, model, run, transcribe
+from . import calls, config, deliveries, model, routes, run, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     model,
     calls,
     deliveries,
+    routes,
 )
 
 

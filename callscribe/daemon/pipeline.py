@@ -131,6 +131,8 @@ class Pipeline:
             transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
             routed = sinks_for(self.settings.routes, call.event)
             await self.store.complete_transcribe(job, transcript, routed)
+            if not routed:
+                warn_unrouted(call.id)
             log.info(
                 "call %d transcribed: %.0f s of audio, %d segments, %d invented phrases "
                 "dropped; to %s",
@@ -213,6 +215,14 @@ class Pipeline:
             recording_url=recording_url(call),
             channels=self._channels(call),
         )
+
+
+def warn_unrouted(call_id: int) -> None:
+    log.warning(
+        "call %d matches no route: kept, delivered nowhere (callscribe routes test --call %d)",
+        call_id,
+        call_id,
+    )
 
 
 def recording_url(call: Call) -> str | None:
