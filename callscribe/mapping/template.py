@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -304,17 +304,3 @@ FILTERS: Mapping[str, tuple[Callable[[str], None] | None, FilterFunction]] = {
     "number": (None, _number),
     "boolean": (None, _boolean),
 }
-
-
-def parse_all(texts: Sequence[tuple[str, str]], scope: Scope) -> dict[str, Template]:
-    """Templates by setting name; ValueError naming every bad one."""
-    parsed: dict[str, Template] = {}
-    problems: list[str] = []
-    for where, text in texts:
-        try:
-            parsed[where] = Template.parse(text, scope)
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return parsed

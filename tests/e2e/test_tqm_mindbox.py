@@ -34,6 +34,22 @@ TQM_KEY = "UuMlW1BUJzVsUM7Q"
 MINDBOX_KEY = "mindbox-secret-key"
 ENDPOINT = "Example.Website"
 
+MINDBOX_SINK = """
+[sinks.{name}]
+type = "http"
+url = "{mindbox}/v3/operations/async"
+query.endpointId = "{endpoint}"
+query.operation = "{operation}"
+{device}
+secrets.key = "{mindbox_key}"
+headers.Content-Type = "application/json; charset=utf-8"
+headers.Accept = "application/json"
+headers.Authorization = 'Mindbox secretKey="{{secrets.key}}"'
+body.customer.mobilePhone = "{{call.client_number|phone_e164}}"
+body.customerAction.customFields.callId = "{{call.external_id}}"
+body.customerAction.customFields.utmSource = "{{fields.utm_source}}"
+"""
+
 CONFIG = """
 [daemon]
 state_dir = {state}
@@ -63,33 +79,7 @@ url = "{tqm}{tqm_path}"
 access_key = "{tqm_key}"
 operator_id = "{{raw.fields.last_group}}"
 
-[sinks.mindbox_static]
-type = "http"
-url = "{mindbox}/v3/operations/async"
-query.endpointId = "{endpoint}"
-query.operation = "CallTouchStatic"
-secrets.key = "{mindbox_key}"
-headers.Content-Type = "application/json; charset=utf-8"
-headers.Accept = "application/json"
-headers.Authorization = 'Mindbox secretKey="{{secrets.key}}"'
-body.customer.mobilePhone = "{{call.client_number|phone_e164}}"
-body.customerAction.customFields.callId = "{{call.external_id}}"
-body.customerAction.customFields.utmSource = "{{fields.utm_source}}"
-
-[sinks.mindbox_dynamic]
-type = "http"
-url = "{mindbox}/v3/operations/async"
-query.endpointId = "{endpoint}"
-query.operation = "CallTouch"
-query.deviceUUID = "{{fields.mindboxDeviceUUID}}"
-secrets.key = "{mindbox_key}"
-headers.Content-Type = "application/json; charset=utf-8"
-headers.Accept = "application/json"
-headers.Authorization = 'Mindbox secretKey="{{secrets.key}}"'
-body.customer.mobilePhone = "{{call.client_number|phone_e164}}"
-body.customerAction.customFields.callId = "{{call.external_id}}"
-body.customerAction.customFields.utmSource = "{{fields.utm_source}}"
-
+{mindbox_sinks}
 [[routes]]
 sources = ["mango"]
 sinks = ["tqm"]
@@ -127,10 +117,23 @@ class World:
         self.tqm = TqmServer(TQM_KEY, answers=[500])  # fails once, like a bad moment at T-Bank
         self.mindbox = MindboxServer(MINDBOX_KEY, ENDPOINT)
         port = free_port()
+        mindbox_sinks = "".join(
+            MINDBOX_SINK.format(
+                name=name,
+                operation=operation,
+                device=device,
+                mindbox=self.mindbox.url,
+                endpoint=ENDPOINT,
+                mindbox_key=MINDBOX_KEY,
+            )
+            for name, operation, device in (
+                ("mindbox_static", "CallTouchStatic", ""),
+                ("mindbox_dynamic", "CallTouch", 'query.deviceUUID = "{fields.mindboxDeviceUUID}"'),
+            )
+        )
         text = CONFIG.format(
             state=json.dumps(str(self.state)), port=port, token=TOKEN, files_port=self.files.port,
-            tqm=self.tqm.url, tqm_path=PATH, tqm_key=TQM_KEY, mindbox=self.mindbox.url,
-            endpoint=ENDPOINT, mindbox_key=MINDBOX_KEY,
+            tqm=self.tqm.url, tqm_path=PATH, tqm_key=TQM_KEY, mindbox_sinks=mindbox_sinks,
         )  # fmt: skip
         (tmp / "callscribe.toml").write_text(text, encoding="utf-8")
         self.daemon = Daemon(tmp / "callscribe.toml", port, model_dir, tmp / "daemon.log")
@@ -239,8 +242,6 @@ def test_mindbox_gets_the_seed_request_only_for_the_calls_the_filters_select(
 
 
 def _cli(world: World, *argv: str) -> str:
-
-
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main([argv[0], "--config", str(world.daemon.config), *argv[1:]]) == 0

@@ -16,7 +16,7 @@ import httpx
 
 from callscribe.config import RenderSettings
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.http_status import check_response, transport_error
+from callscribe.connectors.http_status import check_response, sink_client, transport_error
 from callscribe.connectors.pacing import Pacer
 from callscribe.connectors.sinks.http_config import HttpSinkConfig
 from callscribe.domain import Call, Transcript
@@ -132,12 +132,7 @@ class HttpSink:
         self._labels = labels
         self._env = env_of(config)
         self._pacer = Pacer(config.requests_per_second) if config.requests_per_second else None
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                config.timeout_seconds, connect=min(10.0, config.timeout_seconds)
-            ),
-            follow_redirects=False,
-        )
+        self._client = sink_client(config.timeout_seconds)
 
     async def deliver(
         self, call: Call, transcript: Transcript | None, context: DeliveryContext

@@ -25,7 +25,7 @@ import httpx
 
 from callscribe.config import RenderSettings
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.http_status import check_response, transport_error
+from callscribe.connectors.http_status import check_response, sink_client, transport_error
 from callscribe.connectors.pacing import Pacer
 from callscribe.connectors.sinks.tqm_audio import MAX_SECONDS, mp3_available, tqm_audio
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
@@ -109,15 +109,8 @@ class TqmSink:
             self._format = "wav"
         self._pacer = Pacer(config.requests_per_second)
         self._preparing = asyncio.Semaphore(1)  # a long call's audio takes ~0.5 GB decoded
-        self._client = httpx.AsyncClient(
-            headers={
-                "authorization": f"Basic {config.access_key.reveal()}",
-                "user-agent": "callscribe",
-            },
-            timeout=httpx.Timeout(
-                config.timeout_seconds, connect=min(10.0, config.timeout_seconds)
-            ),
-            follow_redirects=False,
+        self._client = sink_client(
+            config.timeout_seconds, {"authorization": f"Basic {config.access_key.reveal()}"}
         )
 
     async def deliver(
