@@ -10,6 +10,7 @@ from typing import Any
 from callscribe.cli.preview import SAMPLE_TRANSCRIPT, previews, sample_call
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
+from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.domain import Call, Transcript
 from callscribe.errors import ConfigError
 
@@ -49,6 +50,13 @@ def validate(args: argparse.Namespace) -> int:
     unrouted = set(settings.sinks) - {sink for route in settings.routes for sink in route.sinks}
     for sink in sorted(unrouted):
         print(f"note: sink {sink!r} is not used by any route")
+    for number, route in enumerate(settings.routes, start=1):
+        for sink in route.sinks:
+            if isinstance(settings.sinks[sink], TqmSinkConfig) and route.calls != "recorded":
+                print(
+                    f"note: route {number} sends missed calls to {sink!r}, but TQM imports "
+                    "recorded calls only: those become dead letters (use calls = 'recorded')"
+                )
     shown = list(previews(settings, *_call_to_show(settings, args)))
     if shown:
         which = f"call {args.call}" if args.call else "a sample call"

@@ -39,6 +39,11 @@ type = "tqm"
 access_key = "tqm-access-key-value"
 
 [[routes]]
+sinks = ["tqm"]
+calls = "all"
+operators = ["100"]
+
+[[routes]]
 sinks = ["archive", "mindbox"]
 calls = "missed"
 where = {{ "fields.target" = true, "call.direction" = "inbound" }}
@@ -90,12 +95,14 @@ def test_routes_test_says_which_routes_take_a_call_and_why_not(
 ) -> None:
     code, out = run(capsys, "routes", "test", "--config", str(config), "--call", "1")
     assert code == 0
-    assert "route 1 (to archive, mindbox): takes it" in out
+    assert "route 2 (to archive, mindbox): takes it" in out
     assert "Sinks now: archive, mindbox" in out
     assert "Delivered when it came in: archive (pending), mindbox (pending)" in out
     code, out = run(capsys, "routes", "test", "--config", str(config), "--call", "2")
     assert code == 1
-    assert "route 1 (to archive, mindbox): does not" in out
+    assert "route 1 (to tqm): does not" in out
+    assert "- operator is None, route takes '100'" in out
+    assert "route 2 (to archive, mindbox): does not" in out
     assert (
         "- where: fields.target is 'false', wanted true; "
         "call.direction is 'outbound', wanted 'inbound'"
@@ -113,6 +120,7 @@ def test_config_validate_shows_each_mapped_request_with_secrets_masked(
     code, out = run(capsys, "config", "validate", "--config", str(config))
     assert code == 0
     assert "Requests for a sample call" in out
+    assert "note: route 1 sends missed calls to 'tqm', but TQM imports recorded calls only" in out
     assert (
         "POST https://api.mindbox.example/v3/operations/async?operation=CallTouch"
         "&deviceUUID=%3Cfields.mindboxDeviceUUID%3E"
