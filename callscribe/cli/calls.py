@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Without an ACTION, list the most recent calls with their state: received, "
             "fetched, transcribed, done, failed (fetching or transcribing gave up) or "
-            "no_recording. Phone numbers are masked unless --show-numbers is given."
+            "no_recording; a finished call that no route took shows 'no route'. Phone "
+            "numbers are masked unless --show-numbers is given."
         ),
     )
     add_common(parser)
