@@ -16,7 +16,7 @@ from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import calls, config, deliveries, model, run, transcribe
+from . import calls, config, deliveries, model, routes, run, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     model,
     calls,
     deliveries,
+    routes,
 )
 
 

@@ -37,7 +37,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Without an ACTION, list the most recent calls with their state: received, "
             "fetched, transcribed, done, failed (fetching or transcribing gave up) or "
-            "no_recording. Phone numbers are masked unless --show-numbers is given."
+            "no_recording; a finished call that no route took shows 'no route'. Phone "
+            "numbers are masked unless --show-numbers is given."
         ),
     )
     add_common(parser)
@@ -156,11 +157,24 @@ def list_calls(args: argparse.Namespace) -> int:
          clean(call.event.external_id, args, 24), call.event.direction.value,
          clean(call.event.client_number, args), call.state.value,
          minutes(facts[call.id].duration if call.id in facts else None),
-         clean(call.error, args, 60))
+         _note(call, facts.get(call.id), args))
         for call in calls
     ]  # fmt: skip
-    print_table((*headers, "DURATION", "ERROR"), rows)
+    print_table((*headers, "DURATION", "NOTE"), rows)
+    if any(row[-1] == NO_ROUTE for row in rows):
+        print(f"\n{NO_ROUTE}: no [[routes]] entry took the call; see why with\n"
+              "  callscribe routes test --call ID")  # fmt: skip
     return 0
+
+
+NO_ROUTE = "no route"
+
+
+def _note(call: Call, facts: CallFacts | None, args: argparse.Namespace) -> str:
+    """The error of a failed call, or "no route" for one that went nowhere."""
+    if call.error:
+        return clean(call.error, args, 60)
+    return NO_ROUTE if facts is not None and facts.unrouted(call) else "-"
 
 
 def show_call(args: argparse.Namespace) -> int:
@@ -206,6 +220,8 @@ def show_call(args: argparse.Namespace) -> int:
             for d in deliveries
         ]  # fmt: skip
         print_table(("SINK", "STATE", "ATTEMPTS", "DELIVERED", "ERROR"), rows, indent="  ")
+    elif facts.unrouted(call):
+        print(f"Deliveries: none, {NO_ROUTE} (see why: callscribe routes test --call {call.id})")
     else:
         print("Deliveries: none")
     print()
@@ -283,6 +299,7 @@ def _call_json(
         "direction": event.direction,
         **{name: _mask(getattr(event, name), args) for name in texts},
         **{name: getattr(event, name) for name in ("started_at", "answered_at", "ended_at")},
+        "no_route": facts.unrouted(call),
         "recording": None
         if recording is None
         else dataclasses.asdict(recording) | {"purged_at": facts.recording_purged_at},

@@ -7,7 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from callscribe.cli.preview import SAMPLE_TRANSCRIPT, previews, sample_call
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
+from callscribe.config.settings import Settings
+from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
+from callscribe.domain import Call, Transcript
+from callscribe.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +32,13 @@ def register(subparsers: Any) -> None:
             "--config", type=Path, default=DEFAULT_CONFIG, help=f"file to read ({DEFAULT_CONFIG})"
         )
         action.set_defaults(handler=handler)
+        if name == "validate":
+            action.add_argument(
+                "--call",
+                type=int,
+                metavar="ID",
+                help="render the mapped requests for this stored call instead of a sample",
+            )
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -38,7 +50,31 @@ def validate(args: argparse.Namespace) -> int:
     unrouted = set(settings.sinks) - {sink for route in settings.routes for sink in route.sinks}
     for sink in sorted(unrouted):
         print(f"note: sink {sink!r} is not used by any route")
+    for number, route in enumerate(settings.routes, start=1):
+        for sink in route.sinks:
+            if isinstance(settings.sinks[sink], TqmSinkConfig) and route.calls != "recorded":
+                print(
+                    f"note: route {number} sends missed calls to {sink!r}, but TQM imports "
+                    "recorded calls only: those become dead letters (use calls = 'recorded')"
+                )
+    shown = list(previews(settings, *_call_to_show(settings, args)))
+    if shown:
+        which = f"call {args.call}" if args.call else "a sample call"
+        print(f"\nRequests for {which} (secrets shown as ********):\n")
+        print("\n\n".join(shown))
     return 0
+
+
+def _call_to_show(settings: Settings, args: argparse.Namespace) -> tuple[Call, Transcript | None]:
+    if args.call is None:
+        return sample_call(settings), SAMPLE_TRANSCRIPT
+    from callscribe.cli.calls import open_store  # noqa: PLC0415 - only with --call
+
+    with open_store(args) as (_, store):
+        try:
+            return store.call(args.call), store.transcript(args.call)
+        except KeyError:
+            raise ConfigError(f"no call with id {args.call} in the database") from None
 
 
 def show(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -118,3 +119,21 @@ def _against_base(path: Path, info: ValidationInfo) -> Path:
 
 
 ConfigPath = Annotated[Path, AfterValidator(_against_base)]
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a time zone name such as 'Europe/Moscow' or 'UTC'")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (write an IANA name such as 'Europe/Moscow')"
+        ) from None
+
+
+TimeZone = Annotated[
+    ZoneInfo, PlainValidator(_zone), PlainSerializer(lambda zone: zone.key, return_type=str)
+]

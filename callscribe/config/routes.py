@@ -1,4 +1,4 @@
-"""Routes decide which sinks get which calls."""
+"""Routes decide which sinks get which calls (docs/routing.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from callscribe.config.base import ConfigModel
+from callscribe.config.conditions import WhereField
 from callscribe.domain import CallEvent, Direction
 
 
@@ -23,17 +24,46 @@ class Route(ConfigModel):
         description="'recorded' (transcribed calls), 'missed' (calls without a recording: "
         "missed, abandoned — delivered without a transcript) or 'all'.",
     )
+    where: WhereField | None = Field(
+        None,
+        description="Conditions on any field of the call, the vendor's own included "
+        "(raw.*, fields.*): equals, in, regex, exists, empty, gt/ge/lt/le, combined with "
+        "all/any/not. See docs/routing.md.",
+    )
+
+    def mismatches(self, event: CallEvent) -> list[str]:
+        """Why this route does not take the call; empty when it does."""
+        reasons = []
+        if self.sources and event.source not in self.sources:
+            reasons.append(f"source is {event.source!r}, route takes {_listed(self.sources)}")
+        if self.directions and event.direction not in self.directions:
+            reasons.append(
+                f"direction is {event.direction.value}, route takes "
+                + _listed(tuple(d.value for d in self.directions))
+            )
+        if self.operators and event.operator_id not in self.operators:
+            reasons.append(
+                f"operator is {event.operator_id!r}, route takes {_listed(self.operators)}"
+            )
+        has_recording = bool(event.recordings)
+        if self.calls not in (("recorded", "all") if has_recording else ("missed", "all")):
+            kind = "recorded" if has_recording else "missed (no recording)"
+            reasons.append(f"the call is {kind}, route takes calls = {self.calls!r}")
+        talk = event.talk_seconds
+        if has_recording and talk is not None and talk < self.min_talk_seconds:
+            reasons.append(
+                f"talk time {talk:.0f} s is under min_talk_seconds {self.min_talk_seconds:g}"
+            )
+        if self.where is not None and (why := self.where.explain(event)) is not None:
+            reasons.append(f"where: {why}")
+        return reasons
 
     def matches(self, event: CallEvent) -> bool:
-        has_recording = bool(event.recordings)
-        talk = event.talk_seconds
-        return (
-            (not self.sources or event.source in self.sources)
-            and (not self.directions or event.direction in self.directions)
-            and (not self.operators or event.operator_id in self.operators)
-            and self.calls in (("recorded", "all") if has_recording else ("missed", "all"))
-            and (not has_recording or talk is None or talk >= self.min_talk_seconds)
-        )
+        return not self.mismatches(event)
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(repr(name) for name in names)
 
 
 def sinks_for(routes: tuple[Route, ...], event: CallEvent) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.spool import FetchedFile
-from callscribe.domain import Call, CallEvent, CallPart, Transcript
+from callscribe.domain import Call, CallEvent, CallPart, Speaker, Transcript
 
 Emit = Callable[[CallEvent], Awaitable[object]]
 """Hands an event to the store; returns once it is committed."""
@@ -127,7 +127,9 @@ class DeliveryContext:
     after a crash continues where the last one stopped instead of repeating it.
     ``recording`` is the fetched file while it is kept (None for a missed call or once
     retention deleted it); ``recording_url`` a link the platform can fetch it from, if
-    there is one.
+    there is one.  ``channels`` says who is on the recording's left and right channel
+    (the daemon's decision: the recording's own map, the source's, ``[transcription]``),
+    for a platform that needs the operator on a given side (T-Bank TQM).
     """
 
     key: str
@@ -135,6 +137,7 @@ class DeliveryContext:
     save: Callable[[Mapping[str, Any]], Awaitable[None]]
     recording: Path | None = None
     recording_url: str | None = None
+    channels: tuple[Speaker, Speaker] = (Speaker.OPERATOR, Speaker.CLIENT)
 
 
 class Sink(Protocol):

@@ -18,6 +18,17 @@ from callscribe.errors import SinkError
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 MAX_REASON_CHARS = 300
+CONNECT_SECONDS = 10.0  # reliability.md R-OUT-4
+
+
+def sink_client(timeout_seconds: float, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """The HTTP client of a sink: ``timeout_seconds`` per attempt (connecting within 10 s),
+    redirects not followed (see above), ``User-Agent: callscribe``."""
+    return httpx.AsyncClient(
+        headers={"user-agent": "callscribe", **(headers or {})},
+        timeout=httpx.Timeout(timeout_seconds, connect=min(CONNECT_SECONDS, timeout_seconds)),
+        follow_redirects=False,
+    )
 
 
 def check_response(sink: str, response: httpx.Response) -> None:

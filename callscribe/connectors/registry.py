@@ -15,7 +15,11 @@ from pydantic import Field
 
 from callscribe.config import ConfigModel, RenderSettings
 from callscribe.connectors.base import RunningSource, Sink, WebhookSource
+from callscribe.connectors.sinks.http import HttpSink
+from callscribe.connectors.sinks.http_config import HttpSinkConfig
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
+from callscribe.connectors.sinks.tqm import TqmSink
+from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
@@ -25,7 +29,7 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
-    JsonlSinkConfig | WebhookSinkConfig,
+    JsonlSinkConfig | WebhookSinkConfig | HttpSinkConfig | TqmSinkConfig,
     Field(discriminator="type"),
 ]
 
@@ -63,6 +67,16 @@ SINKS: Mapping[str, SinkKind] = {
         "POST the call and transcript as JSON to a URL (docs/sinks/webhook.md)",
         WebhookSinkConfig,
         WebhookSink,
+    ),
+    "http": SinkKind(
+        "any HTTP API, the request mapped field by field (docs/sinks/http.md)",
+        HttpSinkConfig,
+        HttpSink,
+    ),
+    "tqm": SinkKind(
+        "T-Bank Quality Management: each call imported with its recording (docs/sinks/tqm.md)",
+        TqmSinkConfig,
+        TqmSink,
     ),
 }
 

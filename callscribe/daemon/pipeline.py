@@ -131,6 +131,8 @@ class Pipeline:
             transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
             routed = sinks_for(self.settings.routes, call.event)
             await self.store.complete_transcribe(job, transcript, routed)
+            if not routed:
+                warn_unrouted(call.id)
             log.info(
                 "call %d transcribed: %.0f s of audio, %d segments, %d invented phrases "
                 "dropped; to %s",
@@ -165,10 +167,10 @@ class Pipeline:
         return Decoded(job, call, audio, time.perf_counter() - started)
 
     def _channels(self, call: Call) -> tuple[Speaker, Speaker]:
-        ref = call.event.recordings[0]
+        recordings = call.event.recordings
         source = self.settings.sources.get(call.event.source)
         return (
-            ref.channels
+            (recordings[0].channels if recordings else None)
             or (source.channels if source else None)
             or (self.settings.transcription.channels)
         )
@@ -211,7 +213,16 @@ class Pipeline:
             save=save,
             recording=path if path is not None and path.is_file() else None,
             recording_url=recording_url(call),
+            channels=self._channels(call),
         )
+
+
+def warn_unrouted(call_id: int) -> None:
+    log.warning(
+        "call %d matches no route: kept, delivered nowhere (callscribe routes test --call %d)",
+        call_id,
+        call_id,
+    )
 
 
 def recording_url(call: Call) -> str | None:

@@ -22,7 +22,7 @@ from callscribe.daemon.decoding import DecoderPool
 from callscribe.daemon.http import create_app
 from callscribe.daemon.http import serve as serve_http
 from callscribe.daemon.metrics import Metrics
-from callscribe.daemon.pipeline import DECODED_AT_ONCE, Pipeline
+from callscribe.daemon.pipeline import DECODED_AT_ONCE, Pipeline, warn_unrouted
 from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent, CallPart
@@ -152,6 +152,8 @@ class Runtime:
         missed_sinks = [] if event.recordings else sinks_for(self.settings.routes, event)
         ingested = await self.store.ingest(event, missed_sinks)
         self.metrics.received(event.source, duplicate=not ingested.created)
+        if ingested.created and not event.recordings and not missed_sinks:
+            warn_unrouted(ingested.call_id or 0)
         if ingested.created:
             self.doorbells[JobKind.FETCH if event.recordings else JobKind.DELIVER].ring()
         return ingested

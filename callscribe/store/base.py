@@ -90,6 +90,11 @@ class CallFacts:
 
     duration: float | None  # seconds of audio transcribed; None without a transcript
     recording_purged_at: datetime | None  # when retention deleted the recording's file
+    deliveries: int = 0  # none on a finished call: no route matched it
+
+    def unrouted(self, call: Call) -> bool:
+        """Finished without a single delivery: no route took the call."""
+        return call.state is CallState.DONE and self.deliveries == 0
 
 
 class Store(Protocol):

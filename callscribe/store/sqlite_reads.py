@@ -81,10 +81,11 @@ class SqliteReads:
         return [_call(row) for row in rows]
 
     def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]:
-        """Transcript duration and recording purge time of these calls (unknown ids are
-        left out), without loading whole transcripts."""
+        """Transcript duration, recording purge time and number of deliveries of these
+        calls (unknown ids are left out), without loading whole transcripts."""
         rows = self._select(
-            "SELECT c.id, json_extract(t.document, '$.duration'), r.purged_at FROM calls c"
+            "SELECT c.id, json_extract(t.document, '$.duration'), r.purged_at,"
+            " (SELECT count(*) FROM deliveries d WHERE d.call_id = c.id) FROM calls c"
             " LEFT JOIN transcripts t ON t.call_id = c.id"
             " LEFT JOIN recordings r ON r.call_id = c.id"
             " WHERE c.id IN (SELECT value FROM json_each(?))",
@@ -94,6 +95,7 @@ class SqliteReads:
             int(row[0]): CallFacts(
                 duration=None if row[1] is None else float(row[1]),
                 recording_purged_at=None if row[2] is None else parse_time(row[2]),
+                deliveries=int(row[3]),
             )
             for row in rows
         }

@@ -73,7 +73,7 @@ def test_calls_lists_every_call_with_numbers_masked(world: World) -> None:
     lines = out.splitlines()
     assert lines[0].split() == [
         "ID", "RECEIVED", "SOURCE", "EXTERNAL", "ID", "DIRECTION", "CLIENT", "STATE",
-        "DURATION", "ERROR",
+        "DURATION", "NOTE",
     ]  # fmt: skip
     assert len(lines) == 1 + len(world.ids)
     assert CLIENT not in out

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, Field
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, SecretValue
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.http_status import check_response, transport_error
+from callscribe.connectors.http_status import check_response, sink_client, transport_error
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
 
@@ -29,16 +29,10 @@ class WebhookSink:
         self.name = name
         self._url = str(config.url)
         self._labels = labels
-        headers = {"user-agent": "callscribe"}
+        headers = {}
         if config.token is not None:
             headers["authorization"] = f"Bearer {config.token.reveal()}"
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(
-                config.timeout_seconds, connect=min(10.0, config.timeout_seconds)
-            ),
-            follow_redirects=False,
-        )
+        self._client = sink_client(config.timeout_seconds, headers)
 
     async def deliver(
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
