@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from callscribe.cli.progress import Progress
 from callscribe.config import RenderSettings, TranscriptionSettings
 from callscribe.config.base import plain_message
 from callscribe.errors import ConfigError
-from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file, parse_channel_map
+from callscribe.native_stderr import native_stderr_to_log
+from callscribe.transcription.audio import (
+    AudioLimits,
+    CallAudio,
+    declared_seconds,
+    decode_file,
+    parse_channel_map,
+)
 from callscribe.transcription.batch import transcribe_all
 from callscribe.transcription.engine import Engine
 from callscribe.transcription.render import FORMATS, Format, render
@@ -51,7 +60,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for the model (default: all)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to run the model")
     parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar for several files"
+        "--quiet",
+        "--no-progress",
+        action="store_true",
+        help="no progress report (by default several files get a bar on a terminal, and a "
+        "line every 30 s elsewhere)",
     )
     parser.set_defaults(handler=run)
 
@@ -98,15 +111,32 @@ def run(args: argparse.Namespace) -> int:
 
     engine = Engine(settings)
     paths: list[Path] = args.files
+    with native_stderr_to_log():
+        failed = _transcribe(engine, paths, decode, fmt, args)
+    if failed:
+        print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _transcribe(
+    engine: Engine,
+    paths: list[Path],
+    decode: Callable[[Path], CallAudio],
+    fmt: Format,
+    args: argparse.Namespace,
+) -> int:
+    declared = {path: declared_seconds(path) for path in paths}
+    quiet = args.quiet or len(paths) == 1
+    progress = Progress("transcribe", sum(declared.values()), len(paths), quiet=quiet)
     failed = 0
-    progress = _progress(len(paths), enabled=len(paths) > 1 and not args.no_progress)
     for outcome in transcribe_all(engine, paths, decode):
-        progress.update(1)
-        if outcome.error is not None or outcome.transcript is None:
+        transcript = outcome.transcript
+        progress.advance(transcript.duration if transcript else declared[outcome.item])
+        if outcome.error is not None or transcript is None:
             failed += 1
             progress.write(f"callscribe: {outcome.error}", file=sys.stderr)
             continue
-        text = render(outcome.transcript, fmt, RenderSettings(), source=str(outcome.item))
+        text = render(transcript, fmt, RenderSettings(), source=str(outcome.item))
         if args.output:
             target = _target(args.output, outcome.item, fmt)
             target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -115,9 +145,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.write(f"==> {outcome.item} <==")
             progress.write(text.rstrip("\n"))
     progress.close()
-    if failed:
-        print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
 
 
 def _target(folder: Path, recording: Path, fmt: Format) -> Path:
@@ -139,9 +167,3 @@ def _prepare_output(folder: Path, targets: list[Path], force: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--output {folder}: cannot create it: {exc.strerror}") from None
-
-
-def _progress(total: int, *, enabled: bool) -> Any:
-    from tqdm import tqdm  # noqa: PLC0415 - only the CLI needs it
-
-    return tqdm(total=total, disable=not enabled, unit="call", file=sys.stderr, leave=False)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from callscribe.domain import Speaker
 from callscribe.errors import AudioError, DecoderCrashError
+from callscribe.logsetup import configure_logging
+from callscribe.native_stderr import native_stderr_to_log_for_good
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,10 @@ TIME_LIMIT_SECONDS = 600.0
 
 def _limit_worker() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+    # A spawned process starts with no logging: codec chatter on stderr would reach the
+    # journal as raw lines without a priority.
+    configure_logging(default=logging.WARNING)
+    native_stderr_to_log_for_good()
 
 
 def _started() -> None:

@@ -112,6 +112,16 @@ def parse_channel_map(text: str) -> tuple[Speaker, Speaker]:
     )
 
 
+def declared_seconds(path: Path) -> float:
+    """How long the file says it is, for progress estimates only; 0 when it cannot say
+    (decoding it later gives the reason)."""
+    try:
+        seconds = float(soundfile.info(str(path)).duration)
+    except Exception:
+        return 0.0
+    return seconds if 0.0 < seconds < float("inf") else 0.0
+
+
 def decode_file(
     path: Path,
     *,
