@@ -16,6 +16,9 @@ from pydantic import Field
 from callscribe.config import ConfigModel, RenderSettings
 from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
+from callscribe.connectors.sinks.okdesk import OkdeskSink, OkdeskSinkConfig
+from callscribe.connectors.sinks.qolio import QolioSink, QolioSinkConfig
+from callscribe.connectors.sinks.usedesk import UsedeskSink, UsedeskSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
@@ -25,7 +28,7 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
-    JsonlSinkConfig | WebhookSinkConfig,
+    JsonlSinkConfig | WebhookSinkConfig | QolioSinkConfig | UsedeskSinkConfig | OkdeskSinkConfig,
     Field(discriminator="type"),
 ]
 
@@ -63,6 +66,23 @@ SINKS: Mapping[str, SinkKind] = {
         "POST the call and transcript as JSON to a URL (docs/sinks/webhook.md)",
         WebhookSinkConfig,
         WebhookSink,
+    ),
+    "qolio": SinkKind(
+        "a call card with its transcript in Qolio (docs/sinks/qolio.md)",
+        QolioSinkConfig,
+        QolioSink,
+    ),
+    "usedesk": SinkKind(
+        "the transcript as a private comment in the client's Usedesk ticket "
+        "(docs/sinks/usedesk.md)",
+        UsedeskSinkConfig,
+        UsedeskSink,
+    ),
+    "okdesk": SinkKind(
+        "the transcript as a comment on an Okdesk issue; a missed call as an issue "
+        "(docs/sinks/okdesk.md)",
+        OkdeskSinkConfig,
+        OkdeskSink,
     ),
 }
 
