@@ -101,7 +101,7 @@ async def test_a_ticket_named_in_the_call_fields_is_used(
 
 async def test_a_ticket_field_that_is_not_an_id_is_a_dead_letter(sink: UsedeskSink) -> None:
     the_call = call(raw={"fields": {"usedesk_ticket_id": "12a"}})
-    with pytest.raises(SinkError, match="raw.fields.usedesk_ticket_id: expected a positive"):
+    with pytest.raises(SinkError, match=r"raw\.fields\.usedesk_ticket_id: expected a positive"):
         await sink.deliver(the_call, dialogue(), Attempts().context())
 
 
@@ -119,7 +119,8 @@ async def test_a_client_without_an_open_ticket_gets_a_new_one(
     assert body["private_comment"] is True
     assert body["assignee_id"] == 77  # the operator's agent
     assert body["additional_id"] == KEY
-    assert remote is not None and int(remote) != closed
+    assert remote is not None
+    assert int(remote) != closed
     (comment,) = usedesk.comments(int(remote))
     assert comment["type"] == "private"
     assert comment["message"].startswith("Расшифровка звонка<br>Тип: входящий звонок")
@@ -143,7 +144,8 @@ async def test_a_missed_call_is_noted_without_a_dialogue(
     body = usedesk.requests("POST", "/create/ticket")[0].json()
     assert body["subject"] == "Пропущенный звонок +7 (999) 123-45-67"
     assert "Статус: не успех" in body["message"]
-    assert "Оператор:" in body["message"] and "[00:" not in body["message"]
+    assert "Оператор:" in body["message"]
+    assert "[00:" not in body["message"]
     assert "Запись разговора" not in body["message"]
 
 
@@ -224,7 +226,7 @@ async def test_a_ticket_whose_creation_went_unanswered_is_found_by_its_first_par
 
 
 async def test_a_refused_token_names_the_sink_and_api_token(usedesk: UsedeskStandIn) -> None:
-    sink = make_sink(usedesk, api_token="wrong-token")
+    sink = make_sink(usedesk, api_token="wrong-" + TOKEN)
     with pytest.raises(SinkError) as refused:
         await sink.deliver(call(), dialogue(), Attempts().context())
     await sink.aclose()
@@ -246,6 +248,7 @@ async def test_429_then_success(usedesk: UsedeskStandIn, sink: UsedeskSink) -> N
     attempts = Attempts()
     with pytest.raises(SinkError) as busy:
         await sink.deliver(call(), dialogue(), attempts.context())
-    assert busy.value.retryable and busy.value.retry_after == 30.0
+    assert busy.value.retryable
+    assert busy.value.retry_after == 30.0
     await sink.deliver(call(), dialogue(), attempts.context())
     assert len(usedesk.tickets) == 1

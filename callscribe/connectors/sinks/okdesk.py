@@ -82,7 +82,7 @@ class OkdeskSinkConfig(OkdeskClientSettings):
     )
     markup: Markup = Field(
         "html",
-        description="How comments are written: 'html' (lines joined with <br>) or 'text' "
+        description="How comments are written: 'html' (lines joined by HTML line breaks) or 'text' "
         "(plain lines); Okdesk does not document which it renders.",
     )
     check_comments: bool = Field(

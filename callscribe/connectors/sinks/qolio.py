@@ -62,7 +62,8 @@ class QolioSinkConfig(PlatformSettings):
     directions: dict[Direction, str] = Field(
         default_factory=lambda: dict(DEFAULT_DIRECTIONS),
         description="callscribe direction -> Qolio 'direction'. Qolio documents 'incoming' "
-        "and its clients send 'outcoming'; 'local' (internal) is from its text API.",
+        "and its clients send 'outcoming'; 'local' (internal) is from its text API; a call of "
+        "unknown direction goes as 'incoming'.",
     )
     mono_role: Literal["operator", "client"] = Field(
         "client",

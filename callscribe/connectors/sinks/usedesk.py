@@ -50,7 +50,8 @@ OPEN_STATUSES = (1, 5, 6, 8)
 class UsedeskSinkConfig(CommentSettings):
     type: Literal["usedesk"]
     url: AnyHttpUrl = Field(
-        AnyHttpUrl("https://api.usedesk.ru"),
+        "https://api.usedesk.ru",
+        validate_default=True,
         description="API address: https://api.usedesk.ru (RU), "
         "https://secure.usedesk.com/uapi (COM), or your server's.",
     )
