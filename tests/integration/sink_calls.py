@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from callscribe.connectors.base import DeliveryContext
+import pytest
+
+from callscribe.connectors.base import DeliveryContext, Sink
 from callscribe.domain import (
     Call,
     CallEvent,
@@ -18,6 +20,7 @@ from callscribe.domain import (
     Speaker,
     Transcript,
 )
+from callscribe.errors import SinkError
 
 KEY = "cs1-" + "6f1c2a9b4d3e5f60" + "0" * 48
 CLIENT = "+7 (999) 123-45-67"
@@ -91,3 +94,22 @@ class Attempts:
         return DeliveryContext(
             key=self.key, progress=dict(self.progress), save=save, recording_url=recording_url
         )
+
+
+async def retried(
+    sink: Sink,
+    the_call: Call,
+    the_transcript: Transcript | None,
+    attempts: Attempts,
+    *,
+    failures: int,
+) -> list[SinkError]:
+    """Deliver as the daemon retries: ``failures`` retryable failures, then success."""
+    errors = []
+    for _ in range(failures):
+        with pytest.raises(SinkError) as failed:
+            await sink.deliver(the_call, the_transcript, attempts.context())
+        assert failed.value.retryable, failed.value
+        errors.append(failed.value)
+    await sink.deliver(the_call, the_transcript, attempts.context())
+    return errors

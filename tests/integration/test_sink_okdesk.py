@@ -14,7 +14,7 @@ from callscribe.config import RenderSettings
 from callscribe.connectors.sinks.okdesk import OkdeskSink, OkdeskSinkConfig
 from callscribe.errors import SinkError
 from callscribe.testing import free_port
-from tests.integration.sink_calls import Attempts, call, dialogue, missed_call
+from tests.integration.sink_calls import Attempts, call, dialogue, missed_call, retried
 from tests.standins.okdesk import OkdeskStandIn
 
 TOKEN = "3e9a214215f493c4okdesk"
@@ -133,11 +133,7 @@ async def test_a_comment_whose_answer_was_lost_is_looked_for_before_posting_agai
     okdesk: OkdeskStandIn, sink: OkdeskSink
 ) -> None:
     okdesk.drop_after("POST", r"/api/v1/issues/\d+/comments")
-    attempts = Attempts()
-    with pytest.raises(SinkError) as lost:
-        await sink.deliver(call(), dialogue(), attempts.context())
-    assert lost.value.retryable
-    await sink.deliver(call(), dialogue(), attempts.context())
+    await retried(sink, call(), dialogue(), Attempts(), failures=1)
 
     (issue,) = okdesk.issues.values()
     assert len(issue["comments"]) == 1
@@ -199,11 +195,6 @@ async def test_the_api_token_stays_out_of_every_reason_and_the_progress(
 
 async def test_500s_then_success(okdesk: OkdeskStandIn, sink: OkdeskSink) -> None:
     okdesk.fail_next(502, path="/api/v1/issues/", times=2)
-    attempts = Attempts()
-    for _ in range(2):
-        with pytest.raises(SinkError) as failed:
-            await sink.deliver(call(), dialogue(), attempts.context())
-        assert failed.value.retryable
-    await sink.deliver(call(), dialogue(), attempts.context())
+    await retried(sink, call(), dialogue(), Attempts(), failures=2)
     (issue,) = okdesk.issues.values()
     assert len(issue["comments"]) == 1

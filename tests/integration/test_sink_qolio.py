@@ -11,7 +11,7 @@ from callscribe.config import RenderSettings
 from callscribe.connectors.sinks.qolio import QolioSink, QolioSinkConfig
 from callscribe.domain import Direction
 from callscribe.errors import SinkError
-from tests.integration.sink_calls import Attempts, call, dialogue, missed_call
+from tests.integration.sink_calls import Attempts, call, dialogue, missed_call, retried
 from tests.standins.qolio import NO_ACTIVE_OPERATOR, QolioStandIn
 
 TOKEN = "qolio-integration-token-5f2e"
@@ -144,23 +144,14 @@ async def test_429_is_retried_when_qolio_says_and_then_succeeds(
     qolio: QolioStandIn, sink: QolioSink
 ) -> None:
     qolio.fail_next(429, retry_after="7")
-    attempts = Attempts()
-    with pytest.raises(SinkError) as busy:
-        await sink.deliver(call(), dialogue(), attempts.context())
-    assert busy.value.retryable
-    assert busy.value.retry_after == 7.0
-    await sink.deliver(call(), dialogue(), attempts.context())
+    (busy,) = await retried(sink, call(), dialogue(), Attempts(), failures=1)
+    assert busy.retry_after == 7.0
     assert list(qolio.calls) == ["pbx-1718000000.42"]
 
 
 async def test_500s_are_retried_and_then_succeed(qolio: QolioStandIn, sink: QolioSink) -> None:
     qolio.fail_next(500, times=2)
-    attempts = Attempts()
-    for _ in range(2):
-        with pytest.raises(SinkError) as failed:
-            await sink.deliver(call(), dialogue(), attempts.context())
-        assert failed.value.retryable
-    await sink.deliver(call(), dialogue(), attempts.context())
+    await retried(sink, call(), dialogue(), Attempts(), failures=2)
     assert len(qolio.calls) == 1
 
 
@@ -168,11 +159,7 @@ async def test_a_repeat_after_a_lost_answer_names_the_same_call(
     qolio: QolioStandIn, sink: QolioSink
 ) -> None:
     qolio.drop_after("POST", "/api/v1/integrations/")
-    attempts = Attempts()
-    with pytest.raises(SinkError) as lost:
-        await sink.deliver(call(), dialogue(), attempts.context())
-    assert lost.value.retryable
-    await sink.deliver(call(), dialogue(), attempts.context())
+    await retried(sink, call(), dialogue(), Attempts(), failures=1)
     assert [p["uid"] for p in qolio.posts()] == ["pbx-1718000000.42"] * 2
     assert len(qolio.calls) == 1
 

@@ -172,7 +172,7 @@ def test_plain_http_to_another_machine_is_warned_about_at_start(
     [
         (
             "[sinks.a]\ntype='qolio'\nurl='https://q/i'\ntoken='t'\ncustom_fields={x='deal'}\n",
-            "sinks.a.custom_fields: 'deal' is not a call field",
+            "sinks.a.custom_fields.x: 'deal' is not a call field",
         ),
         (
             "[sinks.a]\ntype='usedesk'\napi_token='t'\ntime_zone='Moscow'\n",

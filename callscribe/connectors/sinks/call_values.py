@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator
 
 from callscribe.domain import CallEvent
+from callscribe.errors import SinkError
 
 PhoneFormat = Literal["e164", "digits", "national", "as_received"]
 PHONE_FORMATS_HELP = (
@@ -47,6 +50,10 @@ def check_field_path(path: str) -> str:
     raise ValueError(f"{path!r} is not a call field: expected {FIELD_PATH_HELP}")
 
 
+FieldPath = Annotated[str, AfterValidator(check_field_path)]
+"""A setting naming a call field (see :func:`check_field_path`)."""
+
+
 def field_value(event: CallEvent, path: str) -> Any:
     """The value ``path`` names in the call (see :func:`check_field_path`), or None when
     the call does not carry it."""
@@ -72,6 +79,15 @@ def remote_id(value: Any) -> int | None:
     if not text.isdigit() or int(text) <= 0:
         raise ValueError(f"expected a positive whole number, got {text[:40]!r}")
     return int(text)
+
+
+def named_id(sink: str, event: CallEvent, path: str) -> int | None:
+    """The platform id (a ticket, an issue) the call names in the field ``path``; a value
+    that is not an id is a dead letter naming the field."""
+    try:
+        return remote_id(field_value(event, path))
+    except ValueError as exc:
+        raise SinkError(f"{sink}: call field {path}: {exc}", retryable=False) from None
 
 
 def phone(number: str | None, fmt: PhoneFormat, country_code: str) -> str | None:

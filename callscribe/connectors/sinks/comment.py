@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, field_validator
 
 from callscribe.config import RenderSettings
+from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.comment_split import Line, Markup, compose
 from callscribe.connectors.sinks.platform import PlatformSettings
 from callscribe.domain import Call, Direction, Transcript
@@ -69,20 +70,20 @@ def comment_parts(
     call: Call,
     transcript: Transcript | None,
     labels: RenderSettings,
+    context: DeliveryContext,
     *,
-    key: str,
-    recording_url: str | None,
     markup: Markup,
     with_header: bool = True,
 ) -> list[str]:
     """The comment(s) about one call: see :func:`compose`."""
-    head = header(call, transcript, recording_url, settings.zone()) if with_header else []
+    zone = settings.zone()
+    head = header(call, transcript, context.recording_url, zone) if with_header else []
     body = dialogue_lines(transcript, labels) if transcript is not None else []
     return compose(
         title(call, transcript),
         head,
         body,
-        key=key,
+        key=context.key,
         markup=markup,
         max_bytes=settings.max_comment_bytes,
     )

@@ -21,8 +21,8 @@ from callscribe.connectors.sinks.comment_split import marker_prefix
 
 log = logging.getLogger(__name__)
 
-#: Posts part ``number`` (1-based) with this text; returns the platform's comment id.
-PostPart = Callable[[int, str], Awaitable[str | None]]
+#: Posts one part's text as a comment; returns the platform's comment id.
+PostPart = Callable[[str], Awaitable[str | None]]
 #: The comments already on the ticket: (comment id, text) pairs.
 PostedComments = Callable[[], Awaitable[Iterable[tuple[str | None, str]]]]
 
@@ -76,7 +76,7 @@ async def post_parts(
                     await progress.record(comments=done, posting=None)
                     continue
         await progress.record(posting=number)
-        comment_id = await post(number, text)
+        comment_id = await post(text)
         done[str(number)] = comment_id or ""
         await progress.record(comments=done, posting=None)
     return done

@@ -11,20 +11,20 @@ by extension (``employees``): the issue's assignee and the comments' author.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.call_values import (
     FIELD_PATH_HELP,
+    FieldPath,
     answered_id,
-    check_field_path,
-    field_value,
-    remote_id,
+    named_id,
 )
 from callscribe.connectors.sinks.comment import (
     NumberTemplate,
@@ -49,7 +49,7 @@ class OkdeskSinkConfig(OkdeskClientSettings):
         description="API key (Настройки → API → «Сгенерировать новый ключ»); sent as the "
         "api_token query parameter, never logged."
     )
-    issue_field: str = Field(
+    issue_field: FieldPath = Field(
         "raw.fields.okdesk_issue_id",
         description=f"The call field naming the issue to comment on: {FIELD_PATH_HELP}.",
     )
@@ -92,11 +92,6 @@ class OkdeskSinkConfig(OkdeskClientSettings):
         "again, which may leave a duplicate.",
     )
 
-    @field_validator("issue_field")
-    @classmethod
-    def _path(cls, path: str) -> str:
-        return check_field_path(path)
-
 
 class OkdeskSink:
     def __init__(self, name: str, config: OkdeskSinkConfig, labels: RenderSettings) -> None:
@@ -131,25 +126,19 @@ class OkdeskSink:
             call,
             transcript,
             self._labels,
-            key=context.key,
-            recording_url=context.recording_url,
+            context,
             markup=self.config.markup,
             with_header=not progress.get("issue_created"),  # a new issue describes the call
         )
-
-        async def post(number: int, text: str) -> str | None:
-            return await self._comment(issue, call, text)
-
-        async def posted() -> list[tuple[str | None, str]]:
-            return await self._comments(issue)
-
         await post_parts(
             self.name,
             parts,
             progress,
             key=context.key,
-            post=post,
-            posted_comments=posted if self.config.check_comments else None,
+            post=functools.partial(self._comment, issue, call),
+            posted_comments=functools.partial(self._comments, issue)
+            if self.config.check_comments
+            else None,
         )
         return str(issue)
 
@@ -157,12 +146,7 @@ class OkdeskSink:
         await self._api.aclose()
 
     async def _named_issue(self, call: Call, progress: Progress) -> int | None:
-        try:
-            issue = remote_id(field_value(call.event, self.config.issue_field))
-        except ValueError as exc:
-            raise SinkError(
-                f"{self.name}: call field {self.config.issue_field}: {exc}", retryable=False
-            ) from None
+        issue = named_id(self.name, call.event, self.config.issue_field)
         if issue is not None:
             await progress.record(issue_id=issue)
         return issue

@@ -19,7 +19,7 @@ from pydantic import AnyHttpUrl, Field, field_validator
 from callscribe.config import RenderSettings
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.sinks.call_values import FIELD_PATH_HELP, check_field_path, field_value
+from callscribe.connectors.sinks.call_values import FIELD_PATH_HELP, FieldPath, field_value
 from callscribe.connectors.sinks.comment import talk_seconds
 from callscribe.connectors.sinks.exactly_once import Progress, text_id
 from callscribe.connectors.sinks.platform import PlatformAPI, PlatformSettings
@@ -54,7 +54,7 @@ class QolioSinkConfig(PlatformSettings):
     default_operator: str | None = Field(
         None, description="Qolio operator_id for calls that name no operator."
     )
-    custom_fields: dict[str, str] = Field(
+    custom_fields: dict[str, FieldPath] = Field(
         default_factory=dict,
         description=f"Qolio custom field -> the call field it takes: {FIELD_PATH_HELP}. "
         "Fields the call does not carry are left out.",
@@ -70,13 +70,6 @@ class QolioSinkConfig(PlatformSettings):
         description="Role of lines from mono recordings (speaker unknown); Qolio knows "
         "only operator and client.",
     )
-
-    @field_validator("custom_fields")
-    @classmethod
-    def _paths(cls, fields: dict[str, str]) -> dict[str, str]:
-        for path in fields.values():
-            check_field_path(path)
-        return fields
 
     @field_validator("directions")
     @classmethod

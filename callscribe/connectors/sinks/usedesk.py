@@ -11,20 +11,20 @@ again (``exactly_once.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.call_values import (
     FIELD_PATH_HELP,
+    FieldPath,
     answered_id,
-    check_field_path,
-    field_value,
-    remote_id,
+    named_id,
 )
 from callscribe.connectors.sinks.comment import (
     CommentSettings,
@@ -58,7 +58,7 @@ class UsedeskSinkConfig(CommentSettings):
     api_token: SecretValue = Field(
         description="The API channel's token (Каналы → API → «Настроить API»)."
     )
-    ticket_field: str = Field(
+    ticket_field: FieldPath = Field(
         "raw.fields.usedesk_ticket_id",
         description=f"The call field naming the ticket to comment on: {FIELD_PATH_HELP}.",
     )
@@ -102,11 +102,6 @@ class UsedeskSinkConfig(CommentSettings):
         "company's first user.",
     )
 
-    @field_validator("ticket_field")
-    @classmethod
-    def _path(cls, path: str) -> str:
-        return check_field_path(path)
-
 
 class UsedeskSink:
     def __init__(self, name: str, config: UsedeskSinkConfig, labels: RenderSettings) -> None:
@@ -131,8 +126,7 @@ class UsedeskSink:
             call,
             transcript,
             self._labels,
-            key=context.key,
-            recording_url=context.recording_url,
+            context,
             markup="html",
         )
         progress = Progress(context)
@@ -141,15 +135,13 @@ class UsedeskSink:
             ticket = await self._existing_ticket(call, progress)
         if ticket is None:
             ticket = await self._new_ticket(call, transcript, parts[0], context.key, progress)
-
-        async def post(number: int, text: str) -> str | None:
-            return await self._comment(ticket, text)
-
-        async def posted() -> list[tuple[str | None, str]]:
-            return await self._comments(ticket)
-
         await post_parts(
-            self.name, parts, progress, key=context.key, post=post, posted_comments=posted
+            self.name,
+            parts,
+            progress,
+            key=context.key,
+            post=functools.partial(self._comment, ticket),
+            posted_comments=functools.partial(self._comments, ticket),
         )
         return str(ticket)
 
@@ -159,12 +151,7 @@ class UsedeskSink:
     async def _existing_ticket(self, call: Call, progress: Progress) -> int | None:
         """The ticket the call names, else the client's latest open one; saved.  The
         client found by phone is saved too, for a new ticket."""
-        try:
-            named = remote_id(field_value(call.event, self.config.ticket_field))
-        except ValueError as exc:
-            raise SinkError(
-                f"{self.name}: call field {self.config.ticket_field}: {exc}", retryable=False
-            ) from None
+        named = named_id(self.name, call.event, self.config.ticket_field)
         if named is not None:
             await progress.record(ticket_id=named)
             return named
