@@ -244,3 +244,13 @@ async def test_429_then_success(usedesk: UsedeskStandIn, sink: UsedeskSink) -> N
     (busy,) = await retried(sink, call(), dialogue(), Attempts(), failures=1)
     assert busy.retry_after == 30.0
     assert len(usedesk.tickets) == 1
+
+
+async def test_a_call_without_a_number_gets_a_ticket_of_its_own(
+    usedesk: UsedeskStandIn, sink: UsedeskSink
+) -> None:
+    await sink.deliver(call(client_number=None), dialogue(), Attempts().context())
+    body = usedesk.requests("POST", "/create/ticket")[0].json()
+    assert body["subject"] == "Звонок (номер скрыт)"
+    assert not {"client_id", "client_phone"} & set(body)
+    assert usedesk.requests("POST", "/clients") == []

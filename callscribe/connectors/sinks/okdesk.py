@@ -161,8 +161,8 @@ class OkdeskSink:
         if progress.get("posting") == "issue":
             # Okdesk documents no search that could find it: say so, and carry on.
             log.warning(
-                "sink %s: call %d: the last attempt to create its issue got no answer; if "
-                "Okdesk created it, the call now has two issues",
+                "sink %s: call %d: the last attempt to create its issue did not finish; if "
+                "Okdesk created it anyway, the call now has two issues",
                 self.name,
                 call.id,
             )

@@ -12,6 +12,7 @@ again (``exactly_once.py``).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -42,6 +43,8 @@ from callscribe.connectors.sinks.exactly_once import (
 from callscribe.connectors.sinks.platform import PlatformAPI
 from callscribe.domain import Call, Transcript
 from callscribe.errors import SinkError
+
+log = logging.getLogger(__name__)
 
 #: Usedesk's statuses that count as open: 1 open, 5 on hold, 6 pending, 8 new.
 OPEN_STATUSES = (1, 5, 6, 8)
@@ -181,6 +184,14 @@ class UsedeskSink:
             found = await self._ticket_with_part_1(call, key, progress)
             if found is not None:
                 return found
+            if self.config.client_phone(call.event) is None:
+                log.warning(
+                    "sink %s: call %d: the last attempt to create its ticket did not finish "
+                    "and a call without a number cannot be looked for; if Usedesk created it "
+                    "anyway, the call now has two tickets",
+                    self.name,
+                    call.id,
+                )
         event = call.event
         number = self.config.client_phone(event)
         template = self.config.subject if transcript is not None else self.config.missed_subject
