@@ -41,7 +41,7 @@ def check_response(sink: str, response: httpx.Response) -> None:
     if detail:
         reason += f": {detail}"
     if 300 <= status < 400:
-        location = response.headers.get("location", "?")
+        location = _location(response)
         raise SinkError(
             f"{reason} (redirect to {location}; check the URL in the sink's settings)",
             retryable=False,
@@ -75,6 +75,17 @@ def retry_after(response: httpx.Response) -> float | None:
 def _url(url: httpx.URL) -> str:
     # Query strings carry API tokens (Okdesk's api_token); never log or store them.
     return str(url.copy_with(query=None))
+
+
+def _location(response: httpx.Response) -> str:
+    # A redirect may echo the request's query (an http -> https move keeps api_token).
+    location = response.headers.get("location")
+    if not location:
+        return "?"
+    try:
+        return _url(httpx.URL(location))
+    except httpx.InvalidURL:
+        return "(a location that is not a URL)"
 
 
 def _detail(response: httpx.Response) -> str:

@@ -18,8 +18,11 @@ from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.http import HttpSink
 from callscribe.connectors.sinks.http_config import HttpSinkConfig
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
+from callscribe.connectors.sinks.okdesk import OkdeskSink, OkdeskSinkConfig
+from callscribe.connectors.sinks.qolio import QolioSink, QolioSinkConfig
 from callscribe.connectors.sinks.tqm import TqmSink
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
+from callscribe.connectors.sinks.usedesk import UsedeskSink, UsedeskSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
@@ -29,7 +32,13 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
-    JsonlSinkConfig | WebhookSinkConfig | HttpSinkConfig | TqmSinkConfig,
+    JsonlSinkConfig
+    | WebhookSinkConfig
+    | HttpSinkConfig
+    | TqmSinkConfig
+    | QolioSinkConfig
+    | UsedeskSinkConfig
+    | OkdeskSinkConfig,
     Field(discriminator="type"),
 ]
 
@@ -77,6 +86,23 @@ SINKS: Mapping[str, SinkKind] = {
         "T-Bank Quality Management: each call imported with its recording (docs/sinks/tqm.md)",
         TqmSinkConfig,
         TqmSink,
+    ),
+    "qolio": SinkKind(
+        "a call card with its transcript in Qolio (docs/sinks/qolio.md)",
+        QolioSinkConfig,
+        QolioSink,
+    ),
+    "usedesk": SinkKind(
+        "the transcript as a private comment in the client's Usedesk ticket "
+        "(docs/sinks/usedesk.md)",
+        UsedeskSinkConfig,
+        UsedeskSink,
+    ),
+    "okdesk": SinkKind(
+        "the transcript as a comment on an Okdesk issue; a missed call as an issue "
+        "(docs/sinks/okdesk.md)",
+        OkdeskSinkConfig,
+        OkdeskSink,
     ),
 }
 
