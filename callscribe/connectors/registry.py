@@ -18,10 +18,11 @@ from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
+from callscribe.connectors.sources.uis import UisSource, UisSourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig,
+    GenericWebhookConfig | DirectorySourceConfig | UisSourceConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -54,6 +55,11 @@ SOURCES: Mapping[str, SourceKind] = {
         "a folder of recordings; each complete file is a call",
         DirectorySourceConfig,
         DirectorySource,
+    ),
+    "uis": SourceKind(
+        "UIS / CoMagic HTTP notifications, past calls from the Data API (docs/sources/uis.md)",
+        UisSourceConfig,
+        UisSource,
     ),
 }
 
