@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import calls, config, deliveries, model, run, transcribe
+from . import backfill, calls, config, deliveries, model, run, sources, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,6 +25,8 @@ SUBCOMMANDS = (
     model,
     calls,
     deliveries,
+    backfill,
+    sources,
 )
 
 

@@ -119,6 +119,7 @@ class DataApi(LoopbackServer):
         self.limit_errors = limit_errors
         self.answered: list[dict[str, Any]] = []  # params of every request answered with data
         self.hold: threading.Event | None = None  # set: requests after the first wait for it
+        self.refuse_after: int | None = None  # pages answered before the key is "revoked"
         super().__init__(self._route)
 
     @property
@@ -142,7 +143,8 @@ class DataApi(LoopbackServer):
         if body.get("method") != "get.calls_report":
             return _error(rid, -32601, "Method not found")
         params = body.get("params") or {}
-        if params.get("access_token") != self.token:
+        revoked = self.refuse_after is not None and len(self.answered) >= self.refuse_after
+        if params.get("access_token") != self.token or revoked:
             return _error(rid, -32001, "Access token is invalid", "invalid_access_token")
         problem = _bad_params(params)
         if problem:
