@@ -32,6 +32,7 @@ from callscribe.connectors.base import PartsSoFar, WebhookRequest
 from callscribe.connectors.fetch import screen_url
 from callscribe.connectors.settings import SourceSettings
 from callscribe.connectors.sources import uis_fields as f
+from callscribe.connectors.sources import values as v
 from callscribe.connectors.sources.hookauth import (
     Networks,
     TokenCheck,
@@ -134,14 +135,14 @@ class UisSource:
                 raise SourceError("no token", status=401) from None
         offered = fields.pop(TOKEN_KEY, None)
         if offered is not None or not in_path:
-            self._check_token([] if offered is None else [f.text(offered) or ""], "in the body")
+            self._check_token([] if offered is None else [v.text(offered) or ""], "in the body")
         return [self._read(fields)]
 
     def join(self, external_id: str, parts: PartsSoFar, waited: float) -> CallEvent | None:
         end, talk = parts.get(CALL_END), parts.get(RECORDED_TALK)
         wait = self.config.recording_wait_seconds
         if end is not None:
-            talked = f.number(end.get("talk_time_duration"))
+            talked = v.number(end.get("talk_time_duration"))
             if talk is None and not self._links(end) and talked != 0 and waited < wait:
                 return None
             if talk is None and not self._links(end) and talked != 0:
@@ -181,17 +182,17 @@ class UisSource:
         return f.read_body(request.body)
 
     def _read(self, fields: dict[str, Any]) -> CallEvent | CallPart:
-        kind = f.text(fields.pop(EVENT_KEY, None))
+        kind = v.text(fields.pop(EVENT_KEY, None))
         if kind not in EVENTS:
             found = "missing" if kind is None else f"{kind[:40]!r}"
             raise SourceError(
                 f"{EVENT_KEY} is {found}: expected one of {', '.join(EVENTS)} (paste the "
                 "bodies `callscribe sources uis-template` prints)"
             )
-        external_id = f.text(fields.get("call_session_id"))
+        external_id = v.text(fields.get("call_session_id"))
         if external_id is None or len(external_id) > 200 or not external_id.isprintable():
             raise SourceError("call_session_id is missing or not an id")
-        if kind == LOST_CALL or f.flag(fields.get("is_lost")):
+        if kind == LOST_CALL or v.flag(fields.get("is_lost")):
             return f.call_event(self.name, external_id, fields, self.time_zone, ())
         if kind == RECORDED_TALK and not f.links(fields.get("file_link")):
             raise SourceError("a «Записанный разговор» notification without file_link")

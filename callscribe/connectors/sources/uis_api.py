@@ -23,6 +23,7 @@ import httpx
 
 from callscribe.config.base import Secret
 from callscribe.connectors.sources import uis_fields as f
+from callscribe.connectors.sources import values as v
 from callscribe.connectors.vendor_api import TryLater, VendorApi
 from callscribe.domain import CallEvent
 from callscribe.errors import SourceError
@@ -111,14 +112,14 @@ class UisDataApi:
         return await self._api.call(request, _read_page)
 
     def _event(self, call: Mapping[str, Any], build: Build) -> CallEvent | None:
-        external_id = f.text(call.get("id"))
+        external_id = v.text(call.get("id"))
         if external_id is None:
             log.warning("source %s: a call in the Data API report has no id; skipped", self._source)
             return None
         links = f.links(call.get("full_record_file_link"))
         records = f.links(call.get("call_records"))
         if not links and records:
-            session = f.text(call.get("communication_id")) or external_id
+            session = v.text(call.get("communication_id")) or external_id
             links = (f"{self._config.media_url}/{session}/{records[0]}/",)
         fields = {
             "call_session_id": external_id,
@@ -131,10 +132,10 @@ class UisDataApi:
             "employee_id": call.get("last_talked_employee_id"),
             "record_file_links": list(links),
         }
-        lost = bool(f.flag(call.get("is_lost")))
+        lost = bool(v.flag(call.get("is_lost")))
         if lost:
             fields["record_file_links"] = []
-        elif not links and self._too_fresh(f.moment(call.get("finish_time"), self._zone)):
+        elif not links and self._too_fresh(v.moment(call.get("finish_time"), self._zone)):
             log.info(
                 "source %s: call %s ended moments ago and has no recording yet; left for "
                 "its notifications or a later backfill",

@@ -20,18 +20,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 
 from callscribe.connectors.sources.jsonbody import parse_object
+from callscribe.connectors.sources.values import moment, number, text
 from callscribe.domain import CallEvent, Direction, RecordingRef
 from callscribe.errors import SourceError
 
 _DELIMITERS = ",}]"
 _SPACE = " \t\r\n"
 _PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z0-9_.]*\s*\}\}")
-_UIS_TIME = "%Y-%m-%d %H:%M:%S"
-_TEXT_LIMIT = 1000
 
 
 def read_body(body: bytes) -> dict[str, Any]:
@@ -139,64 +138,6 @@ def _is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def text(value: Any) -> str | None:
-    """A string or a number as text; None for nothing, null, "" or another type."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        shown = str(value)
-    elif isinstance(value, float):
-        shown = str(int(value)) if value.is_integer() else repr(value)
-    elif isinstance(value, str):
-        shown = value.strip()
-    else:
-        return None
-    if not shown or shown.lower() == "null":
-        return None
-    return shown[:_TEXT_LIMIT]
-
-
-def number(value: Any) -> float | None:
-    shown = text(value)
-    try:
-        return None if shown is None else float(shown)
-    except ValueError:
-        return None
-
-
-def flag(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    shown = (text(value) or "").lower()
-    if shown in ("true", "1", "yes", "да"):
-        return True
-    if shown in ("false", "0", "no", "нет"):
-        return False
-    return None
-
-
-def moment(value: Any, zone: tzinfo) -> datetime | None:
-    """A time UIS sends: ``YYYY-MM-DD hh:mm:ss`` in the account's zone, ISO 8601 with an
-    offset, or a Unix timestamp; None for anything else."""
-    shown = text(value)
-    if shown is None:
-        return None
-    try:
-        stamp = float(shown)
-    except ValueError:
-        pass
-    else:
-        return datetime.fromtimestamp(stamp, zone) if stamp > 1e9 else None
-    try:
-        parsed = datetime.fromisoformat(shown)
-    except ValueError:
-        try:
-            parsed = datetime.strptime(shown, _UIS_TIME)
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
 
 def links(value: Any) -> tuple[str, ...]:
