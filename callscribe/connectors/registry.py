@@ -17,12 +17,13 @@ from callscribe.config import ConfigModel, RenderSettings
 from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
+from callscribe.connectors.sources.calltouch import CalltouchSource, CalltouchSourceConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.uis import UisSource, UisSourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig | UisSourceConfig,
+    GenericWebhookConfig | DirectorySourceConfig | UisSourceConfig | CalltouchSourceConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -60,6 +61,12 @@ SOURCES: Mapping[str, SourceKind] = {
         "UIS / CoMagic HTTP notifications, past calls from the Data API (docs/sources/uis.md)",
         UisSourceConfig,
         UisSource,
+    ),
+    "calltouch": SourceKind(
+        "Calltouch call webhooks, recordings and past calls from its API "
+        "(docs/sources/calltouch.md)",
+        CalltouchSourceConfig,
+        CalltouchSource,
     ),
 }
 
