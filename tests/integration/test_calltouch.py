@@ -228,9 +228,11 @@ async def test_a_refused_key_or_lasting_429_say_why_without_the_key() -> None:
         _ = [event async for event in source(api).calls_on(DAY)]
     assert "HTTP 401 (check site_id and client_api_id)" in str(refused.value)
     assert KEY not in str(refused.value)
-    with Api(SITE, KEY, records(), {}, throttle_first=100) as api:
-        with pytest.raises(SourceError) as pressed:
-            _ = [event async for event in source(api, api_attempts=2).calls_on(DAY)]
+    with (
+        Api(SITE, KEY, records(), {}, throttle_first=100) as api,
+        pytest.raises(SourceError) as pressed,
+    ):
+        _ = [event async for event in source(api, api_attempts=2).calls_on(DAY)]
     assert "HTTP 429; gave up after 2 tries" in str(pressed.value)
     assert KEY not in str(pressed.value)
 
