@@ -107,7 +107,7 @@ async def test_a_webhook_is_a_call_with_every_field_kept(world: World, method: s
 
 
 async def test_parameter_names_are_the_admins_choice(world: World) -> None:
-    params = {"id": "7003", "callerphone": "+7 999 000-11-22", "calltime": "1794981600"}
+    params = {"id": "7003", "callerphone": "+7 999 000-11-22", "calltime": "1795158000"}
     assert (await send(world.url("renamed"), params)).is_success
     (call,) = world.hooks.calls("renamed")
     assert call.event.external_id == "7003"
