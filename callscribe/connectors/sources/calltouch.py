@@ -19,7 +19,6 @@ import dataclasses
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import date, timedelta, tzinfo
-from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
@@ -46,7 +45,7 @@ from callscribe.connectors.vendor_api import VendorApiSettings
 from callscribe.domain import Call, CallEvent, CallPart, Direction, RecordingRef
 from callscribe.errors import FetchError, SourceError
 
-CALLTOUCH_SENDERS = (IPv4Network("92.118.66.0/23"),)
+CALLTOUCH_SENDERS = ("92.118.66.0/23",)
 LOCATION_PREFIX = "calltouch:"
 _CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _FORM = "application/x-www-form-urlencoded"
@@ -68,7 +67,8 @@ class CalltouchSourceConfig(SourceSettings, VendorApiSettings):
         "recordings and `callscribe backfill`. Use credential:NAME."
     )
     allowed_ips: Networks = Field(
-        CALLTOUCH_SENDERS,
+        CALLTOUCH_SENDERS,  # text: validate_default makes them networks
+        validate_default=True,
         description="Networks Calltouch sends webhooks from (its published 92.118.66.0/23); "
         "empty: any.",
     )

@@ -69,7 +69,9 @@ class UisSourceConfig(SourceSettings, VendorApiSettings):
         "32 letters, digits, '-' or '_'. Use credential:NAME."
     )
     allowed_ips: Networks = Field(
-        (), description="Networks UIS may post from, e.g. ['195.211.120.0/22']; empty: any."
+        (),
+        description="Networks UIS may post from (UIS publishes none: ask its support), "
+        "e.g. ['203.0.113.0/24']; empty: any.",
     )
     recording_hosts: tuple[str, ...] = Field(
         UIS_RECORDING_HOSTS,
