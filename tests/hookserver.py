@@ -20,6 +20,7 @@ from callscribe.connectors.base import WebhookSource
 from callscribe.daemon.http import create_app, serve
 from callscribe.daemon.runtime import Runtime
 from callscribe.store.async_store import AsyncStore
+from callscribe.store.base import JobKind
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.engine import Engine
 
@@ -38,6 +39,18 @@ class Hooks:
 
     def waiting(self) -> list[Any]:
         return self.store.call_parts()
+
+    async def fetch(self) -> int:
+        """Run the fetch stage once on the FETCH jobs due now, as a worker would."""
+        jobs = await self.runtime.store.claim([JobKind.FETCH], "test", 60, limit=100)
+        await self.runtime.pipeline.fetch(jobs)
+        return len(jobs)
+
+    def holds(self, secret: str) -> bool:
+        """Whether the database (or its WAL) holds ``secret`` anywhere."""
+        database = self.runtime.settings.daemon.database_path
+        files = [database, database.with_name(database.name + "-wal")]
+        return any(secret.encode() in path.read_bytes() for path in files if path.exists())
 
 
 def settings_for(state: Path, sources: Mapping[str, Any], **extra: Any) -> Settings:

@@ -64,6 +64,13 @@ class VendorApiSettings(ConfigModel):
         return name
 
 
+def web_address(value: str) -> str:
+    """Validator for a vendor's base URL: http(s), without the trailing slash."""
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class TryLater(Exception):  # noqa: N818 - an instruction to the client, not a failure
     """The vendor said "not now" (a rate limit, maintenance): try the same request later."""
 

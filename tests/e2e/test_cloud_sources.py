@@ -173,19 +173,6 @@ def test_uis_a_lost_call_ends_missed(world: World) -> None:
     assert line["call"]["answered_at"] is None
 
 
-def test_uis_backfill_beside_the_daemon_brings_the_day_in_once(world: World) -> None:
-    if not world.archived("uis", "5001"):  # run alone: the webhook's call first
-        test_uis_a_recorded_call_ends_transcribed(world)
-    done = world.backfill("uis")
-    assert done.returncode == 0, done.stderr
-    assert "calls: 3 found: 2 new, 1 already known, 0 failed; 2 with a recording" in done.stdout
-    assert world.wait_archived("uis", "5002")["transcript"]["segments"]
-    assert world.wait_archived("uis", "5003")["transcript"] is None
-    assert len(world.archived("uis", "5001")) == 1
-    again = world.backfill("uis")
-    assert "0 read, 1 finished by an earlier backfill (skipped)" in again.stdout
-
-
 def test_calltouch_a_recorded_call_ends_transcribed(world: World) -> None:
     url = f"{world.daemon.url}/hooks/ct/{TOKEN}"
     answer = _get(url, ct.as_params(ct.record(6001, "20/11/2026 09:00:00")))
@@ -206,19 +193,31 @@ def test_calltouch_an_unanswered_call_ends_missed(world: World) -> None:
     assert world.wait_archived("ct", "6009")["transcript"] is None
 
 
-def test_calltouch_backfill_beside_the_daemon_brings_the_day_in_once(world: World) -> None:
-    if not world.archived("ct", "6001"):  # run alone: the webhook's call first
-        test_calltouch_a_recorded_call_ends_transcribed(world)
-    done = world.backfill("ct")
+@pytest.mark.parametrize(
+    ("source", "first", "new", "missed"),
+    [("uis", "5001", "5002", "5003"), ("ct", "6001", "6002", "6003")],
+)
+def test_a_backfill_beside_the_daemon_brings_the_day_in_once(
+    world: World, source: str, first: str, new: str, missed: str
+) -> None:
+    if not world.archived(source, first):  # run alone: the webhook's call first
+        WEBHOOK_CALLS[source](world)
+    done = world.backfill(source)
     assert done.returncode == 0, done.stderr
     assert "calls: 3 found: 2 new, 1 already known, 0 failed; 2 with a recording" in done.stdout
-    assert world.wait_archived("ct", "6002")["transcript"]["segments"]
-    assert world.wait_archived("ct", "6003")["transcript"] is None
-    assert len(world.archived("ct", "6001")) == 1
-    log = (world.daemon.log).read_text("utf-8")
-    assert CT_KEY not in log
-    assert UIS_KEY not in log
-    assert TOKEN not in log
+    assert world.wait_archived(source, new)["transcript"]["segments"]
+    assert world.wait_archived(source, missed)["transcript"] is None
+    assert len(world.archived(source, first)) == 1
+    again = world.backfill(source)
+    assert "0 read, 1 finished by an earlier backfill (skipped)" in again.stdout
+    log = world.daemon.log.read_text("utf-8")
+    assert not [secret for secret in (CT_KEY, UIS_KEY, TOKEN) if secret in log]
+
+
+WEBHOOK_CALLS = {
+    "uis": test_uis_a_recorded_call_ends_transcribed,
+    "ct": test_calltouch_a_recorded_call_ends_transcribed,
+}
 
 
 def _get(url: str, params: dict[str, str]) -> int:

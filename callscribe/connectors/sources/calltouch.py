@@ -25,23 +25,22 @@ from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import WebhookRequest
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
-from callscribe.connectors.settings import SourceSettings
 from callscribe.connectors.sources import values as v
 from callscribe.connectors.sources.calltouch_api import CalltouchDiary
 from callscribe.connectors.sources.hookauth import (
     Networks,
     TokenCheck,
+    VendorHookSettings,
     check_client_address,
-    url_token,
 )
 from callscribe.connectors.spool import FetchedFile
 from callscribe.connectors.ssrf import origin
-from callscribe.connectors.vendor_api import VendorApiSettings
+from callscribe.connectors.vendor_api import VendorApiSettings, web_address
 from callscribe.domain import Call, CallEvent, CallPart, Direction, RecordingRef
 from callscribe.errors import FetchError, SourceError
 
@@ -51,16 +50,11 @@ _CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _FORM = "application/x-www-form-urlencoded"
 
 
-class CalltouchSourceConfig(SourceSettings, VendorApiSettings):
-    """``[sources.<name>]`` with ``type = "calltouch"`` (docs/sources/calltouch.md)."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)
+class CalltouchSourceConfig(VendorHookSettings, VendorApiSettings):
+    """``[sources.<name>]`` with ``type = "calltouch"`` (docs/sources/calltouch.md); the
+    token goes in the webhook URL's path (/hooks/NAME/TOKEN)."""
 
     type: Literal["calltouch"]
-    token: SecretValue = Field(
-        description="Secret in the webhook URL's path (/hooks/NAME/TOKEN): at least 32 "
-        "letters, digits, '-' or '_'. Use credential:NAME."
-    )
     site_id: str = Field(description="«ID сайта» from Calltouch's «Интеграции» → «API».")
     client_api_id: SecretValue = Field(
         description="«API-токен» (clientApiId) from Calltouch's «Интеграции» → «API»: for "
@@ -93,7 +87,7 @@ class CalltouchSourceConfig(SourceSettings, VendorApiSettings):
         "successful", description="Webhook parameter: true if answered (missing: answered)."
     )
 
-    _token_strength = field_validator("token")(url_token)
+    _api_url = field_validator("api_url")(web_address)
 
     @field_validator("site_id")
     @classmethod
@@ -101,13 +95,6 @@ class CalltouchSourceConfig(SourceSettings, VendorApiSettings):
         if not value.isdigit():
             raise ValueError("expected the digits of «ID сайта»")
         return value
-
-    @field_validator("api_url")
-    @classmethod
-    def _web_address(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
 
     def renames(self) -> dict[str, str]:
         """Webhook parameter name → the calls-diary field it carries."""

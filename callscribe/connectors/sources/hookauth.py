@@ -15,7 +15,10 @@ import re
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
 
-from callscribe.config.base import Secret
+from pydantic import ConfigDict, Field, field_validator
+
+from callscribe.config.base import Secret, SecretValue
+from callscribe.connectors.settings import SourceSettings
 from callscribe.errors import SourceError
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
@@ -35,6 +38,25 @@ def url_token(token: Secret) -> Secret:
     if not URL_SAFE_128_BITS.fullmatch(token.reveal()):
         raise ValueError(_SHORT)
     return token
+
+
+class VendorHookSettings(SourceSettings):
+    """What every vendor webhook source has: the token it repeats and where it may post
+    from."""
+
+    # The token is the only thing between the internet and the queue; a failed check
+    # must not print it (pydantic shows the input in its error text by default).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    token: SecretValue = Field(
+        description="Secret the vendor repeats with every webhook (where: the source's "
+        "page): at least 32 letters, digits, '-' or '_'. Use credential:NAME."
+    )
+    allowed_ips: Networks = Field(
+        (), description="Networks the vendor may post from, e.g. ['203.0.113.0/24']; empty: any."
+    )
+
+    _token_strength = field_validator("token")(url_token)
 
 
 def check_client_address(networks: Networks, client_ip: str | None) -> None:

@@ -25,23 +25,21 @@ from datetime import date
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import PartsSoFar, WebhookRequest
 from callscribe.connectors.fetch import screen_url
-from callscribe.connectors.settings import SourceSettings
 from callscribe.connectors.sources import uis_fields as f
 from callscribe.connectors.sources import values as v
 from callscribe.connectors.sources.hookauth import (
-    Networks,
     TokenCheck,
+    VendorHookSettings,
     check_client_address,
-    url_token,
 )
 from callscribe.connectors.sources.uis_api import UisDataApi
 from callscribe.connectors.ssrf import RefusedError
-from callscribe.connectors.vendor_api import VendorApiSettings
+from callscribe.connectors.vendor_api import VendorApiSettings, web_address
 from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import SourceError
 
@@ -58,21 +56,11 @@ _JSON_TYPES = frozenset(
 )
 
 
-class UisSourceConfig(SourceSettings, VendorApiSettings):
-    """``[sources.<name>]`` with ``type = "uis"`` (docs/sources/uis.md)."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)
+class UisSourceConfig(VendorHookSettings, VendorApiSettings):
+    """``[sources.<name>]`` with ``type = "uis"`` (docs/sources/uis.md); the token goes in
+    the notification bodies or the URL path; UIS publishes no sender addresses."""
 
     type: Literal["uis"]
-    token: SecretValue = Field(
-        description="Secret the notifications carry (in the body or the URL path): at least "
-        "32 letters, digits, '-' or '_'. Use credential:NAME."
-    )
-    allowed_ips: Networks = Field(
-        (),
-        description="Networks UIS may post from (UIS publishes none: ask its support), "
-        "e.g. ['203.0.113.0/24']; empty: any.",
-    )
     recording_hosts: tuple[str, ...] = Field(
         UIS_RECORDING_HOSTS,
         description="Hosts recording links may point at ('*.example.com' for a whole domain).",
@@ -103,14 +91,7 @@ class UisSourceConfig(SourceSettings, VendorApiSettings):
         1000, ge=1, le=10000, description="Calls asked for per Data API request."
     )
 
-    _token_strength = field_validator("token")(url_token)
-
-    @field_validator("api_url", "media_url")
-    @classmethod
-    def _web_address(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+    _addresses = field_validator("api_url", "media_url")(web_address)
 
 
 class UisSource:
