@@ -249,3 +249,43 @@ async def test_a_call_seen_live_and_backfilled_is_one_call(
         assert live.json() == {"accepted": 0, "duplicates": 1}
         assert [c.event.external_id for c in hooks.calls()].count("3001") == 1
         assert len(hooks.calls()) == 5
+
+
+def test_the_printed_templates_are_what_uis_is_given(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sources", "uis-template", "uis", "--config", str(setup.config)]
+    assert main([*argv, "--url", "https://cs.example.ru/"]) == 0
+    out = capsys.readouterr().out
+    for event_type in ("Завершение звонка", "Записанный разговор", "Потерянный звонок"):
+        assert f"«Тип события»: {event_type}" in out
+    assert out.count("URL: https://cs.example.ru/hooks/uis\n") == 3
+    assert out.count(f'"callscribe_token":"{TOKEN}"') == 3
+    assert '"call_session_id":{{call_session_id}},' in out
+    assert '"record_file_links":{{record_file_links}},' in out
+    assert main(["sources", "uis-template", "nope", "--config", str(setup.config)]) == 2
+    assert "no source 'nope' of type uis" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--source", "nope", "--since", "2026-11-20"], "no source 'nope' in the configuration"),
+        (["--source", "archive", "--since", "2026-11-20"], "no source 'archive'"),
+        (["--source", "inbox", "--since", "2026-11-20"], "cannot read past calls"),
+        (["--source", "uis", "--since", "2026-11-20", "--until", "2099-01-01"], "in the future"),
+        (["--source", "uis", "--since", "2026-11-21", "--until", "2026-11-20"], "is after"),
+        (["--source", "uis", "--since", "2024-01-01", "--until", "2026-11-20"], "at most 366"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    setup: Setup, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
+) -> None:
+    text = setup.config.read_text()
+    inbox = setup.config.parent / "inbox"
+    setup.config.write_text(text + f'\n[sources.inbox]\ntype = "directory"\npath = "{inbox}"\n')
+    assert main(["backfill", "--config", str(setup.config), *args]) == 2
+    err = capsys.readouterr().err
+    assert reason in err
+    assert err.count("\n") == 1
+    assert setup.stored() == []
