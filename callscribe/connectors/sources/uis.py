@@ -125,10 +125,10 @@ class UisSource:
         end, talk = parts.get(CALL_END), parts.get(RECORDED_TALK)
         wait = self.config.recording_wait_seconds
         if end is not None:
-            talked = v.number(end.get("talk_time_duration"))
-            if talk is None and not self._links(end) and talked != 0 and waited < wait:
-                return None
-            if talk is None and not self._links(end) and talked != 0:
+            talked = v.number(end.get("talk_time_duration")) != 0  # unknown: assume talked
+            if talk is None and not self._links(end) and talked:
+                if waited < wait:
+                    return None
                 log.warning(
                     "source %s: call %s: no recording came within %.0f s of its end; it goes "
                     "on without a recording",
