@@ -16,7 +16,7 @@ from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import calls, config, deliveries, model, routes, run, transcribe
+from . import backfill, calls, config, deliveries, model, routes, run, sources, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,6 +28,8 @@ SUBCOMMANDS = (
     calls,
     deliveries,
     routes,
+    backfill,
+    sources,
 )
 
 

@@ -73,3 +73,9 @@ def sinks_for(routes: tuple[Route, ...], event: CallEvent) -> list[str]:
         if route.matches(event):
             chosen.update(dict.fromkeys(route.sinks))
     return list(chosen)
+
+
+def sinks_at_ingest(routes: tuple[Route, ...], event: CallEvent) -> list[str]:
+    """The sinks to queue when a call is stored (``Store.ingest``): a call without a
+    recording is routed at once, one with a recording only once it is transcribed."""
+    return [] if event.recordings else sinks_for(routes, event)

@@ -195,10 +195,7 @@ class RecordingFetcher:
                     raise OSError(f"{host} has no addresses")
             else:
                 addresses = [host]
-            port = origin(url)[2]
-            for address in addresses:  # one bad answer refuses the name (R-SSRF-3)
-                if not (address.is_loopback and port in policy.loopback_ports):
-                    check_address(address, allow_private=policy.allow_private)
+            _check_addresses(addresses, origin(url)[2], policy)
         except RefusedError as exc:
             raise RefusedError(exc.reason, url=where) from None
         except OSError as exc:  # socket.gaierror: NXDOMAIN will not heal, SERVFAIL may
@@ -214,6 +211,29 @@ class RecordingFetcher:
         while the real policy stays in force.
         """
         return str(address)
+
+
+def screen_url(location: str, policy: FetchPolicy) -> None:
+    """Refuse a recording URL the policy forbids, without any I/O: what a webhook can be
+    answered with at once (scheme, host allow-list, an address written in the URL).
+    A name is only resolved, and its addresses checked, when the recording is fetched.
+    Raises :class:`~.ssrf.RefusedError` with a redacted URL."""
+    where = redact_url(location)
+    try:
+        url = httpx.URL(location)
+        host = check_url(url, policy.schemes, policy.hosts)
+        if not isinstance(host, str):
+            _check_addresses([host], origin(url)[2], policy)
+    except httpx.InvalidURL:
+        raise RefusedError("not a valid URL", url=where) from None
+    except RefusedError as exc:
+        raise RefusedError(exc.reason, url=where) from None
+
+
+def _check_addresses(addresses: list[IPAddress], port: int, policy: FetchPolicy) -> None:
+    for address in addresses:  # one bad answer refuses the name (R-SSRF-3)
+        if not (address.is_loopback and port in policy.loopback_ports):
+            check_address(address, allow_private=policy.allow_private)
 
 
 def _raise_for_status(response: httpx.Response, where: str) -> None:

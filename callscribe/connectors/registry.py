@@ -24,11 +24,13 @@ from callscribe.connectors.sinks.tqm import TqmSink
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.connectors.sinks.usedesk import UsedeskSink, UsedeskSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
+from callscribe.connectors.sources.calltouch import CalltouchSource, CalltouchSourceConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
+from callscribe.connectors.sources.uis import UisSource, UisSourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig,
+    GenericWebhookConfig | DirectorySourceConfig | UisSourceConfig | CalltouchSourceConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -67,6 +69,17 @@ SOURCES: Mapping[str, SourceKind] = {
         "a folder of recordings; each complete file is a call",
         DirectorySourceConfig,
         DirectorySource,
+    ),
+    "uis": SourceKind(
+        "UIS / CoMagic HTTP notifications, past calls from the Data API (docs/sources/uis.md)",
+        UisSourceConfig,
+        UisSource,
+    ),
+    "calltouch": SourceKind(
+        "Calltouch call webhooks, recordings and past calls from its API "
+        "(docs/sources/calltouch.md)",
+        CalltouchSourceConfig,
+        CalltouchSource,
     ),
 }
 

@@ -3,9 +3,13 @@ which speaker."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from pathlib import Path
+
 from pydantic import Field
 
 from callscribe.config.base import ConfigModel
+from callscribe.connectors.fetch import FetchPolicy
 from callscribe.domain import Speaker
 
 
@@ -33,3 +37,14 @@ class SourceSettings(ConfigModel):
         description="Ports on this machine the recordings may come from (a PBX web server "
         "on the same host, e.g. [8088]); every other local port stays refused.",
     )
+
+    def fetch_policy(self, max_bytes: int, local_dirs: Collection[Path] = ()) -> FetchPolicy:
+        """Where this source's recordings may be fetched from, as these settings say."""
+        return FetchPolicy(
+            schemes=frozenset({"https", "http"} if self.allow_http else {"https"}),
+            hosts=self.recording_hosts,
+            allow_private=self.allow_private_hosts,
+            max_bytes=max_bytes,
+            local_dirs=local_dirs,
+            loopback_ports=self.loopback_ports,
+        )

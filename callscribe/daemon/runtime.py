@@ -12,7 +12,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from callscribe.config.routes import sinks_for
+from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
 from callscribe.connectors.base import JoiningSource, RunningSource, WebhookSource
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
@@ -75,14 +75,7 @@ class Runtime:
     def _fetch_policy(self, name: str) -> FetchPolicy:
         config: SourceSettings = self.settings.sources[name]
         local_dirs = tuple(getattr(self.sources[name], "local_dirs", ()))
-        return FetchPolicy(
-            schemes=frozenset({"https", "http"} if config.allow_http else {"https"}),
-            hosts=config.recording_hosts,
-            allow_private=config.allow_private_hosts,
-            max_bytes=self.settings.daemon.max_recording_bytes,
-            local_dirs=local_dirs,
-            loopback_ports=config.loopback_ports,
-        )
+        return config.fetch_policy(self.settings.daemon.max_recording_bytes, local_dirs)
 
     async def start(self) -> None:
         daemon = self.settings.daemon
@@ -149,7 +142,7 @@ class Runtime:
         return await self._ingest_event(item)
 
     async def _ingest_event(self, event: CallEvent) -> Ingested:
-        missed_sinks = [] if event.recordings else sinks_for(self.settings.routes, event)
+        missed_sinks = sinks_at_ingest(self.settings.routes, event)
         ingested = await self.store.ingest(event, missed_sinks)
         self.metrics.received(event.source, duplicate=not ingested.created)
         if ingested.created and not event.recordings and not missed_sinks:

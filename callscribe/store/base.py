@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from callscribe.domain import (
@@ -196,6 +196,16 @@ class Store(Protocol):
     def purge_transcripts(self, older_than: datetime, reason: str) -> int:
         """Delete the transcripts of calls that finished (DONE) before ``older_than``,
         with one audit row; returns how many were deleted."""
+
+    def backfilled_days(self, source: str) -> set[date]:
+        """The days ``callscribe backfill`` finished reading for ``source``."""
+
+    def finish_backfill_day(self, source: str, day: date, calls: int, new_calls: int) -> None:
+        """Record that every call of ``day`` was read from the vendor and stored (a day
+        read again is recorded again, with its new counts)."""
+
+    def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
+        """Which of these calls of ``source`` are stored (a backfill's dry run)."""
 
     def call(self, call_id: int) -> Call: ...
     def recording(self, call_id: int) -> Recording | None: ...

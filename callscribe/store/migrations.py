@@ -118,6 +118,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX call_parts_age ON call_parts (received_at);
     """,
+    # 5: the days `callscribe backfill` finished reading from a source's vendor, so an
+    # interrupted backfill resumes after them (the calls dedupe on (source, external_id)).
+    """
+    CREATE TABLE backfill_days (
+        source      TEXT NOT NULL,
+        day         TEXT NOT NULL,  -- YYYY-MM-DD, in the source's time zone
+        calls       INTEGER NOT NULL,  -- found that day
+        new_calls   INTEGER NOT NULL,  -- of those, stored by the backfill that finished it
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (source, day)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from callscribe.domain import CallState, DeliveryState, Recording
 from callscribe.store import sqlite_jobs as q
@@ -132,6 +132,28 @@ class SqliteAdmin(SqliteReads):
         if deleted:
             self._checkpoint()
         return len(deleted)
+
+    def backfilled_days(self, source: str) -> set[date]:
+        rows = self._select("SELECT day FROM backfill_days WHERE source = ?", (source,))
+        return {date.fromisoformat(row[0]) for row in rows}
+
+    def finish_backfill_day(self, source: str, day: date, calls: int, new_calls: int) -> None:
+        with self._write() as (conn, now):
+            conn.execute(
+                "INSERT INTO backfill_days (source, day, calls, new_calls, finished_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, day) DO UPDATE SET"
+                " calls = excluded.calls, new_calls = excluded.new_calls,"
+                " finished_at = excluded.finished_at",
+                (source, day.isoformat(), calls, new_calls, now),
+            )
+
+    def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
+        rows = self._select(
+            "SELECT external_id FROM calls WHERE source = ?"
+            " AND external_id IN (SELECT value FROM json_each(?))",
+            (source, json.dumps(list(external_ids))),
+        )
+        return {row[0] for row in rows}
 
     def _checkpoint(self) -> None:
         """Move the WAL into the database and empty it: until then the WAL still holds

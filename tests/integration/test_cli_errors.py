@@ -32,6 +32,8 @@ FILES = {
     "broken.toml": "[daemon\n",
     "secret.toml": '[sources.pbx]\ntype = "generic"\ntoken = "env:CALLSCRIBE_TEST_UNSET"\n',
     "type.toml": '[sinks.x]\ntype = "zendesk"\n',
+    "generic.toml": '[daemon]\nstate_dir = "state"\n[sources.pbx]\ntype = "generic"\n'
+    'token = "0123456789abcdef0123"\n',
     "existing": "",
     "page.wav": "<html>404</html>",
 }
@@ -68,6 +70,27 @@ CASES = [
     Case(("routes", "test", "--call", "abc"), "abc"),
     Case(("routes", "test", "--call", "7", "--config", "{tmp}/typo.toml"), "listne"),
     Case(("routes", "frobnicate"), "frobnicate"),
+    Case(("backfill", "--source", "pbx"), "--since"),
+    Case(("backfill", "--source", "pbx", "--since", "yesterday"), "yesterday"),
+    Case(
+        ("backfill", "--source", "pbx", "--since", "2026-12-01", "--config", "{tmp}/typo.toml"),
+        "listne",
+    ),
+    Case(
+        ("backfill", "--source", "nope", "--since", "2026-12-01", "--config", "{tmp}/secret.toml"),
+        "CALLSCRIBE_TEST_UNSET",
+    ),
+    Case(
+        ("backfill", "--source", "nope", "--since", "2026-12-01", "--config", "{tmp}/generic.toml"),
+        "nope",
+    ),
+    Case(
+        ("backfill", "--source", "pbx", "--since", "2026-12-01", "--config", "{tmp}/generic.toml"),
+        "pbx",
+    ),
+    Case(("sources", "uis-template", "pbx", "--config", "{tmp}/missing.toml"), "missing.toml"),
+    Case(("sources", "uis-template", "pbx", "--config", "{tmp}/generic.toml"), "pbx"),
+    Case(("sources", "uis-template"), "NAME"),
     Case(("deliveries", "--config", "{tmp}/missing.toml"), "missing.toml"),
     Case(("deliveries", "retry", "7", "--config", "{tmp}/typo.toml"), "listne"),
     Case(("deliveries", "--limit", "0"), "0 is not a positive number"),

@@ -8,12 +8,7 @@ a byte of the body is parsed, plus an optional source-IP allow-list.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
-import json
 from collections.abc import Callable, Mapping
-from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,6 +25,8 @@ from pydantic import (
 from callscribe.config.base import Secret, SecretValue
 from callscribe.connectors.base import WebhookRequest
 from callscribe.connectors.settings import SourceSettings
+from callscribe.connectors.sources.hookauth import Networks, TokenCheck, check_client_address
+from callscribe.connectors.sources.jsonbody import parse_object
 from callscribe.domain import CallEvent, CallPart, Direction, RecordingRef, Speaker
 from callscribe.errors import SourceError
 
@@ -49,7 +46,7 @@ class GenericWebhookConfig(SourceSettings):
         description="Shared secret the sender puts in 'Authorization: Bearer …' or "
         "'X-Callscribe-Token' (at least 16 characters; use credential:NAME)."
     )
-    allowed_ips: tuple[IPv4Network | IPv6Network, ...] = Field(
+    allowed_ips: Networks = Field(
         (), description="Networks the sender may post from, e.g. ['203.0.113.0/24']; empty: any."
     )
 
@@ -193,33 +190,6 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(shown)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json.loads keeps the last of two equal keys; which one the sender meant is a guess.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise SourceError(f"key {key[:40]!r} appears twice in one object", status=400)
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise SourceError(f"{name} is not valid JSON", status=400)
-
-
-def _parse(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise SourceError("empty body: expected a JSON object", status=400)
-    try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise SourceError(f"body is not JSON: {reason}", status=400) from None
-    if not isinstance(data, dict):
-        raise SourceError("body must be a JSON object", status=400)
-    return data
-
-
 def _raw_header(value: str) -> bytes:
     # The server decodes header bytes as latin-1; encoding back gives the exact bytes sent.
     try:
@@ -234,35 +204,20 @@ class GenericWebhookSource:
     def __init__(self, name: str, config: GenericWebhookConfig) -> None:
         self.name = name
         self.config = config
-        # Both sides are hashed before comparing so the comparison also hides the
-        # token's length; compare_digest hides where the first difference is.
-        self._token_digest = hashlib.sha256(config.token.reveal().encode("utf-8")).digest()
+        self._token = TokenCheck(config.token)
 
     async def handle(self, request: WebhookRequest) -> list[CallEvent | CallPart]:
         """Check the address and token, then parse the body into one :class:`CallEvent`."""
-        self._check_address(request.client_ip)
+        check_client_address(self.config.allowed_ips, request.client_ip)
         self._check_token(request.headers)
         if request.method != "POST":
             raise SourceError("use POST with a JSON body", status=405)
-        data = _parse(request.body)
+        data = parse_object(request.body)
         try:
             payload = _Payload.model_validate(data)
         except ValidationError as exc:
             raise SourceError(_describe(exc), status=400) from None
         return [self._event(payload, data)]
-
-    def _check_address(self, client_ip: str | None) -> None:
-        networks = self.config.allowed_ips
-        if not networks:
-            return
-        try:
-            address = ipaddress.ip_address(client_ip or "")
-        except ValueError:
-            raise SourceError("client address unknown; allowed_ips is set", status=403) from None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped  # a dual-stack socket reports ::ffff:a.b.c.d
-        if not any(address in network for network in networks):
-            raise SourceError(f"client address {address} is not in allowed_ips", status=403)
 
     def _check_token(self, headers: Mapping[str, str]) -> None:
         candidates: list[bytes] = []
@@ -276,11 +231,7 @@ class GenericWebhookSource:
             candidates.append(_raw_header(token.strip()))
         if not candidates:
             raise SourceError("no token (Authorization: Bearer or X-Callscribe-Token)", status=401)
-        # Every candidate is compared, so the time taken does not say which one was wrong.
-        matches = [
-            hmac.compare_digest(hashlib.sha256(c).digest(), self._token_digest) for c in candidates
-        ]
-        if not any(matches):
+        if not any(self._token.compare(candidates)):
             raise SourceError("wrong token", status=401)
 
     def _event(self, payload: _Payload, raw: dict[str, Any]) -> CallEvent:

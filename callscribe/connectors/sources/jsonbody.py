@@ -1,0 +1,37 @@
+"""A webhook body as one JSON object, strictly: what is ambiguous is refused with a reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from callscribe.errors import SourceError
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; which one the sender meant is a guess.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise SourceError(f"key {key[:40]!r} appears twice in one object", status=400)
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise SourceError(f"{name} is not valid JSON", status=400)
+
+
+def parse_object(body: bytes | str) -> dict[str, Any]:
+    """The JSON object ``body`` holds; ``SourceError(400)`` saying why when it is none
+    (not JSON, not an object, a key given twice, NaN or Infinity)."""
+    if not body.strip():
+        raise SourceError("empty body: expected a JSON object", status=400)
+    try:
+        data = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise SourceError(f"body is not JSON: {reason}", status=400) from None
+    if not isinstance(data, dict):
+        raise SourceError("body must be a JSON object", status=400)
+    return data
