@@ -18,10 +18,11 @@ from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
+from callscribe.connectors.sources.mango import MangoConfig, MangoSource
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig,
+    GenericWebhookConfig | DirectorySourceConfig | MangoConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -54,6 +55,11 @@ SOURCES: Mapping[str, SourceKind] = {
         "a folder of recordings; each complete file is a call",
         DirectorySourceConfig,
         DirectorySource,
+    ),
+    "mango": SourceKind(
+        "Mango Office: signed notifications, recordings, past calls (docs/sources/mango.md)",
+        MangoConfig,
+        MangoSource,
     ),
 }
 

@@ -1,0 +1,1 @@
+"""Loopback stand-ins for vendor APIs, one module per vendor, written from their documentation."""
