@@ -17,7 +17,8 @@ What it does as documented:
 
 ``invalid_status`` is the HTTP status of an invalid request's answer: the documentation
 does not say it plainly (it lists "2xx: invalid request" and "4xx: wrong parameters"), so
-tests run both 200 and 400.  Everything it received is in ``requests``.
+tests run both 200 and 400.  Everything it received is in ``requests``; ``file_status``
+makes the file host fail and ``stats_extra_lines`` adds rows to the statistics.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class MangoStandIn:
         self.links: dict[str, str] = {}  # token -> recording id; every link ever issued
         self.downloads: list[str] = []  # tokens, per GET
         self.blocks = 0
+        self.file_status: int | None = None  # set to make the file host fail (say 503)
+        self.stats_extra_lines: list[str] = []  # appended to every statistics answer
         self._asked: dict[str, int] = {}
         self._first_invalid: float | None = None
         self._blocked_until = 0.0
@@ -133,6 +136,11 @@ class MangoStandIn:
     def webhook(self, payload: dict[str, Any] | str) -> bytes:
         """A notification body, signed as Mango signs it."""
         return signed_form(self.api_key, self.salt, payload)
+
+    def block(self, seconds: float) -> None:
+        """Block the API as after two invalid requests."""
+        with self.lock:
+            self._blocked_until = time.monotonic() + seconds
 
     def seen(self, path: str) -> list[Seen]:
         return [s for s in self.requests if s.path == path]
@@ -217,11 +225,13 @@ class MangoStandIn:
             return 204, {}, b""
         start, end, fields = self._reports[key]
         rows = [c.line(fields) for c in self.calls if start <= int(c.values["start"]) <= end]
-        body = "\n".join(rows).encode()
+        body = "\n".join(rows + self.stats_extra_lines).encode()
         return 200, {"Content-Type": "text/csv"}, body
 
     def answer_file(self, token: str) -> tuple[int, dict[str, str], bytes]:
         self.downloads.append(token)
+        if self.file_status is not None:
+            return self.file_status, {}, b""
         if token not in self.links:
             return 404, {}, b""
         if token in self._used:

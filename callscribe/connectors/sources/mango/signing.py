@@ -62,7 +62,7 @@ class Credentials:
         # both checks.  Both always run, so the time taken does not say which one failed.
         expected = mango_sign(self._key.reveal(), text, self._salt.reveal())
         key_ok = hmac.compare_digest(_digest(key), self._key_digest)
-        sign_ok = hmac.compare_digest(_digest(sign.strip().lower()), _digest(expected))
+        sign_ok = hmac.compare_digest(_digest(sign), _digest(expected))
         if not (key_ok and sign_ok):
             raise SourceError("wrong vpbx_api_key or sign", status=401)
         return text

@@ -192,7 +192,7 @@ class StatsReader:
                 return answer.text
             if time.monotonic() > deadline:
                 raise FetchError(
-                    f"Mango had not prepared the statistics for {day} after {self._timeout:.0f} s",
+                    f"Mango had not prepared the statistics for {day} after {self._timeout:g} s",
                     retryable=True,
                 )
 
