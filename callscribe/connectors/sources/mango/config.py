@@ -43,7 +43,9 @@ class MangoConfig(SourceSettings):
         "use credential:NAME."
     )
     api_url: AnyHttpUrl = Field(
-        AnyHttpUrl(API_URL), description="Mango's VPBX API address (another for a test server)."
+        API_URL,  # validated into a URL (validate_default)
+        validate_default=True,
+        description="Mango's VPBX API address (another for a test server).",
     )
     recording_hosts: tuple[str, ...] = Field(
         (FILES_HOST,),
@@ -81,7 +83,8 @@ class MangoConfig(SourceSettings):
         "request (Mango blocks the API for 2 minutes after a second invalid request).",
     )
     time_zone: str = Field(
-        "Europe/Moscow", description="Time zone of the days `callscribe backfill` asks for."
+        "Europe/Moscow",
+        description="Time zone of call times and of the days `callscribe backfill` asks for.",
     )
     timestamp_offset_hours: int = Field(
         0,
