@@ -31,9 +31,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from callscribe.testing import _Server
 
 RATE_LIMITED = {
     "name": "Service Unavailable",
@@ -79,7 +81,7 @@ class StatsCall:
         return ";".join(value(name) for name in fields)
 
 
-class MangoStandIn:
+class MangoStandIn(_Server):
     def __init__(
         self,
         api_key: str,
@@ -115,19 +117,7 @@ class MangoStandIn:
         self._polls: dict[str, int] = {}
         self._last_stats = -1e9
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.owner = self  # type: ignore[attr-defined]
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> MangoStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_Handler)
 
     @property
     def api_url(self) -> str:
