@@ -170,6 +170,8 @@ class MangoSource:
             ids = [recording_id(ref.location) for ref in call.event.recordings]
         except ValueError as exc:
             raise FetchError(str(exc), retryable=False) from None
+        if not ids:
+            raise FetchError("the call has no Mango recording to fetch", retryable=False)
         return await self._downloads.fetch_all(ids, fetcher, policy, dest_dir)
 
     def calls_on(self, day: date) -> AsyncIterator[CallEvent]:
