@@ -143,6 +143,33 @@ async def test_the_link_stays_hidden_when_the_file_host_fails(
         assert token not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("base", "reason"),
+    [
+        ("http://10.0.0.7", "10.0.0.7 is not one of this source's recording hosts"),
+        ("http://127.0.0.1:9", "127.0.0.1 is a loopback address"),
+        ("https://files.mango-office.ru.evil.example", "not one of this source's recording"),
+    ],
+    ids=["private", "other-local-port", "lookalike"],
+)
+async def test_a_link_to_somewhere_else_is_refused(
+    world: Make, base: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 302 is followed under the source's policy: Mango's file host and the API host
+    only, on the allowed ports; the link stays out of the refusal."""
+    daemon_levels(caplog)
+    api = world()
+    api.mango.recordings["REC-1"] = audio(1000)
+    api.mango.link_base = base
+    error = await api.fails("REC-1")
+    assert reason in str(error)
+    assert not error.retryable
+    assert api.mango.downloads == []
+    for token in api.mango.links:
+        assert token not in str(error)
+        assert token not in caplog.text
+
+
 @pytest.mark.parametrize("invalid_status", [200, 400])
 async def test_not_ready_is_asked_again_after_a_pause_never_into_the_block(
     world: Make, invalid_status: int

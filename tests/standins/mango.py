@@ -18,7 +18,8 @@ What it does as documented:
 ``invalid_status`` is the HTTP status of an invalid request's answer: the documentation
 does not say it plainly (it lists "2xx: invalid request" and "4xx: wrong parameters"), so
 tests run both 200 and 400.  Everything it received is in ``requests``; ``file_status``
-makes the file host fail and ``stats_extra_lines`` adds rows to the statistics.
+makes the file host fail, ``link_base`` sends links elsewhere and ``stats_extra_lines``
+adds rows to the statistics.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class MangoStandIn(_Server):
         self.blocks = 0
         self.file_status: int | None = None  # set to make the file host fail (say 503)
         self.stats_extra_lines: list[str] = []  # appended to every statistics answer
+        self.link_base: str | None = None  # where links point instead of this server
         self._asked: dict[str, int] = {}
         self._first_invalid: float | None = None
         self._blocked_until = 0.0
@@ -189,7 +191,8 @@ class MangoStandIn(_Server):
             return self._invalid(3320, now)
         token = secrets.token_urlsafe(24)
         self.links[token] = recording
-        return 302, {"Location": f"http://127.0.0.1:{self.port}/files/{token}"}, b""
+        base = self.link_base or f"http://127.0.0.1:{self.port}"
+        return 302, {"Location": f"{base}/files/{token}"}, b""
 
     def _stats_request(
         self, payload: dict[str, Any], now: float
