@@ -110,6 +110,19 @@ class _RetryableError(CallscribeError):
 class FetchError(_RetryableError):
     """The recording could not be fetched."""
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        #: The HTTP status that refused the fetch, when a server answered: a source that
+        #: fetches through its vendor's API tells "not ready" from "blocked" by it.
+        self.status = status
+        super().__init__(message, retryable=retryable, retry_after=retry_after)
+
 
 class StoreError(CallscribeError):
     """The database cannot be used."""

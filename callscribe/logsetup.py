@@ -61,6 +61,8 @@ def configure_logging(verbosity: int = 0, *, default: int = logging.INFO) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Libraries that are chatty at INFO about things admins need not see.
-    for name in ("faster_whisper", "httpx", "apscheduler", "uvicorn"):
+    # Libraries that are chatty at INFO about things admins need not see; httpx and
+    # httpcore would also log every URL and, at debug, response headers: signed and
+    # single-use recording links (Mango's Location) must never reach the journal.
+    for name in ("faster_whisper", "httpx", "httpcore", "apscheduler", "uvicorn"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

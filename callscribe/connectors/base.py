@@ -116,6 +116,19 @@ class FetchingSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ThrottledSource(Protocol):
+    """A source whose vendor can turn its API calls away for a while (Mango blocks its
+    API for two minutes after invalid requests): the source stops calling, and the
+    daemon's metrics show for how long (``callscribe_source_api_paused_seconds``)."""
+
+    name: str
+
+    def api_paused_seconds(self) -> float:
+        """Seconds until the source calls its vendor's API again; 0 when it may."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryContext:
     """What one attempt to deliver a call knows besides the call and its transcript.

@@ -116,15 +116,23 @@ class RecordingFetcher:
         self._ssl = ssl_context or httpx.create_ssl_context()
 
     async def fetch(
-        self, location: str, policy: FetchPolicy, dest_dir: Path, *, auth: AuthHook | None = None
+        self,
+        location: str,
+        policy: FetchPolicy,
+        dest_dir: Path,
+        *,
+        auth: AuthHook | None = None,
+        hide_redirects: bool = False,
     ) -> FetchedFile:
         """Fetch ``location`` (an http(s) URL, an absolute path or a ``file:`` URL).
 
         Returns once the file is complete under its final name in ``dest_dir``; on failure
         nothing is left there.  Raises ``FetchError``, retryable for a recording that is
         not there yet (404, 410), 408, 425, 429, 5xx, timeouts and network errors, with the
-        server's Retry-After; :class:`~.ssrf.RefusedError` (not retryable) when the policy
-        forbids it.  Messages and logs never contain the URL's query string.
+        server's Retry-After and the HTTP status; :class:`~.ssrf.RefusedError` (not
+        retryable) when the policy forbids it.  Messages and logs never contain the URL's
+        query string; with ``hide_redirects`` (single-use links such as Mango's, whose path
+        is the credential) they show a redirect target as its origin only.
         """
         where = redact_url(location)
         try:
@@ -136,7 +144,7 @@ class RecordingFetcher:
                 )
             try:
                 async with asyncio.timeout(policy.total_timeout):
-                    return await self._fetch_http(location, policy, dest_dir, auth)
+                    return await self._fetch_http(location, policy, dest_dir, auth, hide_redirects)
             except TimeoutError:
                 total = f"{policy.total_timeout:g} s"
                 raise FetchError(f"{where}: incomplete after {total}", retryable=True) from None
@@ -151,7 +159,12 @@ class RecordingFetcher:
         """Nothing to release: every fetch opens and closes its own connections."""
 
     async def _fetch_http(
-        self, location: str, policy: FetchPolicy, dest_dir: Path, auth: AuthHook | None
+        self,
+        location: str,
+        policy: FetchPolicy,
+        dest_dir: Path,
+        auth: AuthHook | None,
+        hide_redirects: bool,
     ) -> FetchedFile:
         where = redact_url(location)
         try:
@@ -174,8 +187,8 @@ class RecordingFetcher:
                         if response.status_code not in _REDIRECTS:
                             _raise_for_status(response, where)
                             return await _save(response, url.path, policy, dest_dir, where)
-                        url = _next_hop(url, response, where)
-                        where = f"{where} -> {redact_url(str(url))}"
+                        url = _next_hop(url, response, where, hide_redirects)
+                        where = f"{where} -> {_shown(url, hide_redirects)}"
                     finally:
                         await response.aclose()
                 except httpx.TransportError as exc:  # timeouts, refused connections, TLS
@@ -243,13 +256,23 @@ def _raise_for_status(response: httpx.Response, where: str) -> None:
     after = retry_after(response)
     if status in (404, 410):  # PBXs publish the recording a little after the call ends
         reason = f"{where}: HTTP {status}, recording not ready yet"
-        raise FetchError(reason, retryable=True, retry_after=after)
+        raise FetchError(reason, retryable=True, retry_after=after, status=status)
     if status in (408, 425, 429) or status >= 500:
-        raise FetchError(f"{where}: HTTP {status}", retryable=True, retry_after=after)
-    raise FetchError(f"{where}: HTTP {status}; retrying will not help", retryable=False)
+        reason = f"{where}: HTTP {status}"
+        raise FetchError(reason, retryable=True, retry_after=after, status=status)
+    raise FetchError(
+        f"{where}: HTTP {status}; retrying will not help", retryable=False, status=status
+    )
 
 
-def _next_hop(url: httpx.URL, response: httpx.Response, where: str) -> httpx.URL:
+def _shown(url: httpx.URL, hide: bool) -> str:
+    """A redirect target fit for a log line: its origin only when the link is a secret."""
+    if hide:
+        return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}/..."
+    return redact_url(str(url))
+
+
+def _next_hop(url: httpx.URL, response: httpx.Response, where: str, hide: bool) -> httpx.URL:
     location = response.headers.get("location")
     if not location:
         raise FetchError(f"{where}: redirect without a Location header", retryable=False)
@@ -258,7 +281,7 @@ def _next_hop(url: httpx.URL, response: httpx.Response, where: str) -> httpx.URL
     except httpx.InvalidURL:
         raise RefusedError("redirect to an invalid URL", url=where) from None
     if url.scheme == "https" and target.scheme != "https":
-        reason = f"redirect from https to {redact_url(str(target))} would drop TLS"
+        reason = f"redirect from https to {_shown(target, hide)} would drop TLS"
         raise RefusedError(reason, url=where)
     return target
 

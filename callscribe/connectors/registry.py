@@ -26,11 +26,16 @@ from callscribe.connectors.sinks.usedesk import UsedeskSink, UsedeskSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
 from callscribe.connectors.sources.calltouch import CalltouchSource, CalltouchSourceConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
+from callscribe.connectors.sources.mango import MangoConfig, MangoSource
 from callscribe.connectors.sources.uis import UisSource, UisSourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig | UisSourceConfig | CalltouchSourceConfig,
+    GenericWebhookConfig
+    | DirectorySourceConfig
+    | UisSourceConfig
+    | CalltouchSourceConfig
+    | MangoConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -80,6 +85,11 @@ SOURCES: Mapping[str, SourceKind] = {
         "(docs/sources/calltouch.md)",
         CalltouchSourceConfig,
         CalltouchSource,
+    ),
+    "mango": SourceKind(
+        "Mango Office: signed notifications, recordings, past calls (docs/sources/mango.md)",
+        MangoConfig,
+        MangoSource,
     ),
 }
 

@@ -55,6 +55,14 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.source_api_paused = Gauge(
+            "source_api_paused_seconds",
+            "Seconds until a source calls its vendor's API again after the vendor turned it "
+            "away (Mango blocks its API after invalid requests); 0 when it may.",
+            ["source"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.queue_lag = Gauge(
             "queue_lag_seconds",
             "Age of the oldest queued job whose time has come (0 when none is waiting).",
@@ -85,6 +93,10 @@ class Metrics:
     def delivered(self, sink: str, outcome: str) -> None:
         """Count one delivery attempt's outcome (``delivered``, ``retry``, ``failed``)."""
         self.deliveries.labels(sink=sink, outcome=outcome).inc()
+
+    def api_paused(self, source: str, seconds: float) -> None:
+        """Set how long ``source`` still stays away from its vendor's API."""
+        self.source_api_paused.labels(source=source).set(max(0.0, seconds))
 
     def refresh(
         self,

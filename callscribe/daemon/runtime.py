@@ -14,7 +14,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
-from callscribe.connectors.base import JoiningSource, RunningSource, WebhookSource
+from callscribe.connectors.base import (
+    JoiningSource,
+    RunningSource,
+    ThrottledSource,
+    WebhookSource,
+)
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.registry import build_sink, build_source
 from callscribe.connectors.settings import SourceSettings
@@ -214,6 +219,9 @@ class Runtime:
             log.warning("requeued or buried %d job(s) whose worker stopped", swept)
         await self.join_waiting_parts()
         self.metrics.refresh(counts, oldest)
+        for name, source in self.sources.items():
+            if isinstance(source, ThrottledSource):
+                self.metrics.api_paused(name, source.api_paused_seconds())
         self._status = (
             "queued: "
             + ", ".join(
