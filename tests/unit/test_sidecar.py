@@ -76,7 +76,8 @@ def test_no_sidecar_is_none(tmp_path: Path) -> None:
             {"operator_id": "101"},
         ),
         (
-            b'{"direction": "sideways", "operator": {"id": "101", "phone": "1"}, "line_number": "1"}',
+            b'{"direction": "sideways", "operator": {"id": "101", "phone": "1"},'
+            b' "line_number": "1"}',
             "direction: Input should be",
             {"line_number": "1"},
         ),
