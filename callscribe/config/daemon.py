@@ -72,7 +72,7 @@ class DaemonSettings(ConfigModel):
         None,
         description="The address platforms (Qolio, Usedesk, Okdesk) reach this service at "
         "through your reverse proxy, e.g. 'https://calls.example.com'. Set, they are given "
-        "signed links to recordings at <public_url>/recordings/... (docs/recording-links.md); "
+        "signed links to recordings under public_url/recordings/ (docs/recording-links.md); "
         "unset, only sources' own lasting URLs are given.",
     )
     link_secret: SecretValue | None = Field(

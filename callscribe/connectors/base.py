@@ -127,7 +127,10 @@ class DeliveryContext:
     after a crash continues where the last one stopped instead of repeating it.
     ``recording`` is the fetched file while it is kept (None for a missed call or once
     retention deleted it); ``recording_url`` a link the platform can fetch it from, if
-    there is one.
+    there is one: the source's own URL where the source shares it
+    (``share_recording_urls``), else callscribe's signed link when ``[daemon]
+    public_url`` is set (docs/recording-links.md).  Without one, say the recording stays
+    on the PBX.
     """
 
     key: str

@@ -76,7 +76,7 @@ class RecordingEndpoint:
         try:
             fd, size, media_type = await asyncio.to_thread(_open, path)
         except OSError:
-            return _refused(asked, client, "the recording was deleted (retention)")
+            return _refused(asked, client, "the recording was deleted by retention")
         log.debug("recording link: call %d sent to %s (%s)", call_id, client, media_type)
         return file_response(
             fd,

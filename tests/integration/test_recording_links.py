@@ -275,7 +275,7 @@ async def test_retention_keeps_a_linked_recording_its_days_then_the_link_is_404(
         assert result.recordings == 1
         response = await world.client.get(link)
     assert (response.status_code, response.text) == (404, NOT_FOUND)
-    assert "the recording was deleted (retention)" in caplog.text
+    assert "the recording was deleted by retention" in caplog.text
     assert world.store.call_facts([delivered])[delivered].recording_purged_at is not None
 
 

@@ -61,9 +61,9 @@ class DirectorySourceConfig(SourceSettings):
     )
     names: Literal["freepbx", "none"] = Field(
         "freepbx",
-        description="Read FreePBX recording names (in-<dialled>-<caller>-YYYYMMDD-HHMMSS-"
-        "<uniqueid>.wav, out-..., internal-..., q-..., rg-...) for direction, numbers, "
-        "operator and time; 'none': names say nothing.",
+        description="Read FreePBX recording names (in-DIALLED-CALLER-YYYYMMDD-HHMMSS-"
+        "UNIQUEID.wav, out-…, internal-…, q-…, rg-…; docs/sources/directory.md) for "
+        "direction, numbers, operator and time; 'none': names say nothing.",
     )
     timezone: str | None = Field(
         None,
