@@ -8,7 +8,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from callscribe.connectors.sources.directory import DirectorySource, DirectorySo
 from callscribe.domain import Call, CallEvent, Direction
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Ingested
-from callscribe.store.sqlite import SqliteStore
 
 NAME = "in-74950000000-79991234567-20241105-091730-1730780250.107"
 MSK = ZoneInfo("Europe/Moscow")
@@ -43,20 +42,6 @@ def drop(folder: Path, name: str, sidecar: dict[str, Any] | str | None = None) -
         text = sidecar if isinstance(sidecar, str) else json.dumps(sidecar, ensure_ascii=False)
         (folder / f"{name}.json").write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "callscribe.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-async def astore(store: SqliteStore) -> AsyncIterator[AsyncStore]:
-    wrapper = AsyncStore(store)
-    yield wrapper
-    wrapper._executor.shutdown(wait=True)
 
 
 @contextlib.asynccontextmanager

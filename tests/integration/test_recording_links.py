@@ -3,11 +3,9 @@ platform's player, a real SQLite store and real recording files, retention inclu
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ import soundfile as sf
 
 from callscribe.config.daemon import DaemonSettings, RetentionSettings
 from callscribe.config.settings import Settings
-from callscribe.daemon.http import create_app, serve
+from callscribe.daemon.http import create_app
 from callscribe.daemon.links import RecordingLinks
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.recording_server import RecordingEndpoint, kept_file
@@ -28,6 +26,7 @@ from callscribe.daemon.retention import purge
 from callscribe.domain import CallEvent
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.sqlite import SqliteStore
+from tests.integration.test_http import serving
 from tests.integration.test_retention import add_call
 from tests.integration.test_store_sqlite import FakeClock
 
@@ -72,28 +71,14 @@ class World:
         )
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def store(state: Path) -> Iterator[SqliteStore]:
-    clock = FakeClock()
-    s = SqliteStore(state / "callscribe.db", clock=clock)
-    s.test_clock = clock  # type: ignore[attr-defined]
-    yield s
-    s.close()
-
-
 async def _no_webhooks(event: CallEvent) -> None:
     raise AssertionError("no webhook expected")
 
 
 @pytest.fixture
-async def world(store: SqliteStore, state: Path) -> AsyncIterator[World]:
-    astore = AsyncStore(store)
-    clock: FakeClock = store.test_clock  # type: ignore[attr-defined]
+async def world(
+    store: SqliteStore, astore: AsyncStore, clock: FakeClock, state: Path
+) -> AsyncIterator[World]:
     now = [clock.now.timestamp()]
     links = RecordingLinks(KEY, PUBLIC, 7 * 86400, lambda: now[0])
 
@@ -107,20 +92,8 @@ async def world(store: SqliteStore, state: Path) -> AsyncIterator[World]:
         metrics=Metrics(),
         recordings=RecordingEndpoint(links, locate),
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(app, "127.0.0.1", 0, ready=ready, sockets=[sock]))
-    await asyncio.wait_for(ready.wait(), 10)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
-            yield World(client, store, astore, clock, links, now, state)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        astore._executor.shutdown(wait=True)
+    async with serving(app) as (client, _):
+        yield World(client, store, astore, clock, links, now, state)
 
 
 async def test_a_valid_link_plays_the_whole_recording(world: World) -> None:

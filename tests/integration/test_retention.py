@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -97,30 +97,6 @@ def add_call(
         else:
             store.complete_delivery(job, f"T-{call_id}")
     return call_id
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def store(state: Path, clock: FakeClock) -> Iterator[SqliteStore]:
-    s = SqliteStore(state / "callscribe.db", clock=clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-async def astore(store: SqliteStore) -> AsyncIterator[AsyncStore]:
-    wrapper = AsyncStore(store)
-    yield wrapper
-    wrapper._executor.shutdown(wait=True)  # the store fixture closes the store itself
 
 
 def settings(state: Path, **retention: object) -> Settings:
