@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.config.base import ConfigModel, ConfigPath, Secret, SecretValue
 from callscribe.retry import DELIVERY, FETCH, TRANSCRIBE, RetryPolicy
 
 
@@ -67,6 +68,25 @@ class DaemonSettings(ConfigModel):
     max_recording_bytes: int = Field(
         100 << 20, ge=1024, description="Larger recordings are not downloaded."
     )
+    public_url: str | None = Field(
+        None,
+        description="The address platforms (Qolio, Usedesk, Okdesk) reach this service at "
+        "through your reverse proxy, e.g. 'https://calls.example.com'. Set, they are given "
+        "signed links to recordings under public_url/recordings/ (docs/recording-links.md); "
+        "unset, only sources' own lasting URLs are given.",
+    )
+    link_secret: SecretValue | None = Field(
+        None,
+        description="Key that signs recording links (at least 32 characters; use "
+        "credential:NAME). Default: made once into state_dir/link-secret, readable by the "
+        "service only. Changing it stops every link given out so far.",
+    )
+    link_days: float = Field(
+        7.0,
+        gt=0.0,
+        le=3650.0,
+        description="How long a recording link works, in days (rounded up to the hour).",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -75,6 +95,30 @@ class DaemonSettings(ConfigModel):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port such as 127.0.0.1:8680, got {value!r}")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(
+                f"expected an https:// address such as https://calls.example.com, got {value!r}"
+            )
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("give the address only: no user, password, ?query or #fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_secret(cls, secret: Secret | None) -> Secret | None:
+        if secret is not None and len(secret.reveal()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; generate one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return secret
 
     @property
     def host(self) -> str:
@@ -103,6 +147,13 @@ class RetentionSettings(ConfigModel):
             "Keep fetched recordings after the call finished (delivered, dead or failed); "
             "by default they are deleted within a minute."
         ),
+    )
+    linked_recording_days: float = Field(
+        7.0,
+        ge=0.0,
+        description="While recording links are served ([daemon] public_url), recordings are "
+        "kept this many days after their call finished, so that the links play; then "
+        "deleted. Calls whose transcription failed have no links: theirs go at once.",
     )
     transcript_days: int | None = Field(
         30,

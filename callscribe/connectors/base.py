@@ -140,9 +140,13 @@ class DeliveryContext:
     after a crash continues where the last one stopped instead of repeating it.
     ``recording`` is the fetched file while it is kept (None for a missed call or once
     retention deleted it); ``recording_url`` a link the platform can fetch it from, if
-    there is one.  ``channels`` says who is on the recording's left and right channel
-    (the daemon's decision: the recording's own map, the source's, ``[transcription]``),
-    for a platform that needs the operator on a given side (T-Bank TQM).
+    there is one: the source's own URL where the source shares it
+    (``share_recording_urls``), else callscribe's signed link when ``[daemon]
+    public_url`` is set (docs/recording-links.md).  Without one, say the recording stays
+    on the PBX.
+    ``channels`` says who is on the recording's left and right channel (the daemon's
+    decision: the recording's own map, the source's, ``[transcription]``), for a platform
+    that needs the operator on a given side (T-Bank TQM).
     """
 
     key: str

@@ -1,5 +1,5 @@
-"""Settings every source shares: how its recordings may be fetched and which channel is
-which speaker."""
+"""Settings every source shares: how its recordings may be fetched, which channel is
+which speaker, and whether platforms may be given its recording URLs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,20 @@ from callscribe.config.base import ConfigModel
 from callscribe.connectors.fetch import FetchPolicy
 from callscribe.domain import Speaker
 
+SHARE_RECORDING_URLS = (
+    "Give platforms that play recordings (Qolio, Usedesk, Okdesk) this source's own "
+    "recording URL: only for URLs that stay valid for days and that the platform can reach "
+    "without a login or VPN. Otherwise they get callscribe's own signed link when "
+    "[daemon] public_url is set, or none."
+)
+
 
 class SourceSettings(ConfigModel):
+    """A source type whose URLs are single-use or need credentials (Mango's signed
+    downloads) declares ``share_recording_urls: Literal[False]``, so no setting can hand
+    them out; one whose senders choose lasting URLs (the generic webhook) defaults to
+    True."""
+
     channels: tuple[Speaker, Speaker] | None = Field(
         None,
         description="Who is on the left and right channel of this source's stereo "
@@ -37,6 +49,7 @@ class SourceSettings(ConfigModel):
         description="Ports on this machine the recordings may come from (a PBX web server "
         "on the same host, e.g. [8088]); every other local port stays refused.",
     )
+    share_recording_urls: bool = Field(False, description=SHARE_RECORDING_URLS)
 
     def fetch_policy(self, max_bytes: int, local_dirs: Collection[Path] = ()) -> FetchPolicy:
         """Where this source's recordings may be fetched from, as these settings say."""

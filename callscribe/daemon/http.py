@@ -2,6 +2,8 @@
 
     GET|POST /hooks/<source>[/<path>]   a PBX's webhook (reliability.md R-WH-1..10)
     GET      /healthz, /readyz, /metrics
+    GET      /recordings/<call id>/<file>?expires=…&sig=…   with [daemon] public_url only
+                                        (recording_server.py)
 
 A webhook is answered 2xx only after every event in it is committed (R-WH-6); the PBX
 retries anything else and the store deduplicates (R-WH-5).  No access log: query strings
@@ -30,6 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from callscribe.connectors.base import WebhookRequest, WebhookSource
 from callscribe.daemon.metrics import Metrics
+from callscribe.daemon.recording_server import RecordingEndpoint
 from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import SourceError
 from callscribe.logmask import escape_control, sanitize
@@ -183,9 +186,11 @@ def create_app(
     metrics: Metrics,
     max_body_bytes: int = 1 << 20,
     body_timeout: float = 30.0,
+    recordings: RecordingEndpoint | None = None,
 ) -> Starlette:
     """The ASGI app.  ``ingest`` must return only once the event is committed and raise
-    when it cannot be; ``body_timeout`` bounds a client that sends its body slowly."""
+    when it cannot be; ``body_timeout`` bounds a client that sends its body slowly;
+    ``recordings`` serves signed recording links (none without it)."""
     hook = _Webhooks(sources, ingest, metrics, max_body_bytes, body_timeout).handle
 
     async def healthz(request: Request) -> Response:
@@ -203,15 +208,16 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     methods = ["GET", "POST"]
-    return Starlette(
-        routes=[
-            Route("/hooks/{source}", hook, methods=methods),
-            Route("/hooks/{source}/{path:path}", hook, methods=methods),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/hooks/{source}", hook, methods=methods),
+        Route("/hooks/{source}/{path:path}", hook, methods=methods),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ]
+    if recordings is not None:  # GET routes answer HEAD too
+        routes.append(Route("/recordings/{call_id}/{file}", recordings.handle, methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 class _QuietH11(H11Protocol):

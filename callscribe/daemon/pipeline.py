@@ -28,8 +28,11 @@ from callscribe.connectors.base import (
     WebhookSource,
 )
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
+from callscribe.connectors.settings import SourceSettings
 from callscribe.daemon.decoding import DecoderPool
+from callscribe.daemon.links import RecordingLinks
 from callscribe.daemon.metrics import Metrics
+from callscribe.daemon.recording_server import kept_file
 from callscribe.daemon.workers import Doorbell, settle_failure
 from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
@@ -67,6 +70,7 @@ class Pipeline:
     sinks: Mapping[str, Sink]
     metrics: Metrics
     doorbells: Mapping[JobKind, Doorbell]
+    links: RecordingLinks | None = None  # with [daemon] public_url
 
     async def fetch(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -207,12 +211,16 @@ class Pipeline:
         async def save(progress: Mapping[str, Any]) -> None:
             await self.store.save_delivery_progress(call.id, sink, progress)
 
+        present = path if path is not None and path.is_file() else None
+        kept = kept_file(recording, self.settings.daemon.recordings_dir) if present else None
         return DeliveryContext(
             key=delivery.idempotency_key,
             progress=delivery.progress,
             save=save,
-            recording=path if path is not None and path.is_file() else None,
-            recording_url=recording_url(call),
+            recording=present,
+            recording_url=recording_link(
+                call, self.settings.sources.get(call.event.source), kept, self.links
+            ),
             channels=self._channels(call),
         )
 
@@ -225,10 +233,22 @@ def warn_unrouted(call_id: int) -> None:
     )
 
 
-def recording_url(call: Call) -> str | None:
-    """A link a platform can play the call's recording from: the source's own URL when
-    it is one (sources that need credentials or single-use links keep other locations)."""
-    if not call.event.recordings:
-        return None
-    location = call.event.recordings[0].location
-    return location if location.startswith(("https://", "http://")) else None
+def recording_link(
+    call: Call,
+    source: SourceSettings | None,
+    kept: Path | None,
+    links: RecordingLinks | None,
+) -> str | None:
+    """A link a platform can play the call's recording from, or None.
+
+    The source's own URL when the source says its URLs last and platforms can reach
+    them (``share_recording_urls``); otherwise callscribe's signed link while it serves
+    links (``[daemon] public_url``) and keeps the file (``kept``).
+    """
+    if call.event.recordings and source is not None and source.share_recording_urls:
+        location = call.event.recordings[0].location
+        if location.startswith(("https://", "http://")):
+            return location
+    if links is not None and kept is not None:
+        return links.url(call.id, kept.suffix)
+    return None

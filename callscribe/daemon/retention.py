@@ -1,5 +1,7 @@
 """Retention (reliability.md R-PII-1, R-PII-2): recordings are deleted once their call
-finished, transcripts some days later, and every deletion leaves an audit row.
+finished (or, while recording links are served, ``linked_recording_days`` later, so the
+links play until then), transcripts some days later, and every deletion leaves an audit
+row.
 
 Files are deleted before they are marked: a crash in between leaves a recording marked
 as present whose file is gone, and the next purge marks it (a missing file counts as
@@ -48,9 +50,17 @@ async def purge(
 ) -> PurgeResult:
     """Delete the recording files of finished calls and transcripts past retention."""
     retention = settings.retention
+    now = now or utc_now()
     recordings = outside = failed = transcripts = 0
     if not retention.keep_recordings:
-        recordings, outside, failed = await _purge_recordings(store, settings.daemon.recordings_dir)
+        days = retention.linked_recording_days if settings.daemon.public_url else 0.0
+        finished_before = now - timedelta(days=days) if days else None
+        reason = RECORDING_REASON
+        if days:
+            reason += f"; delivered calls' kept {days:g} days for recording links"
+        recordings, outside, failed = await _purge_recordings(
+            store, settings.daemon.recordings_dir, finished_before, reason
+        )
         if recordings or failed:
             log.info(
                 "retention: deleted the recordings of %d finished call(s) "
@@ -58,7 +68,7 @@ async def purge(
                 recordings, outside, failed,
             )  # fmt: skip
     if retention.transcript_days is not None:
-        cutoff = (now or utc_now()) - timedelta(days=retention.transcript_days)
+        cutoff = now - timedelta(days=retention.transcript_days)
         reason = f"transcript retention: {retention.transcript_days} days after the call"
         transcripts = await store.purge_transcripts(cutoff, reason)
         if transcripts:
@@ -69,13 +79,15 @@ async def purge(
     return PurgeResult(recordings, outside, failed, transcripts)
 
 
-async def _purge_recordings(store: AsyncStore, root: Path) -> tuple[int, int, int]:
+async def _purge_recordings(
+    store: AsyncStore, root: Path, finished_before: datetime | None, reason: str
+) -> tuple[int, int, int]:
     marked = outside = 0
     failed: set[int] = set()
     while True:
         # Undeletable files stay unmarked and come back first: ask for enough to get past.
         batch = [
-            r for r in await store.recordings_to_purge(BATCH + len(failed))
+            r for r in await store.recordings_to_purge(BATCH + len(failed), finished_before)
             if r.call_id not in failed
         ]  # fmt: skip
         if not batch:
@@ -84,7 +96,7 @@ async def _purge_recordings(store: AsyncStore, root: Path) -> tuple[int, int, in
         done = [call_id for call_id, outcome in outcomes.items() if outcome != "failed"]
         failed.update(call_id for call_id, outcome in outcomes.items() if outcome == "failed")
         outside += sum(1 for outcome in outcomes.values() if outcome == "outside")
-        newly = await store.mark_recordings_purged(done, RECORDING_REASON) if done else 0
+        newly = await store.mark_recordings_purged(done, reason) if done else 0
         marked += newly
         if done and not newly:
             break  # someone else marked them meanwhile: stop rather than loop on them

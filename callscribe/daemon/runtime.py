@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,8 +27,10 @@ from callscribe.connectors.settings import SourceSettings
 from callscribe.daemon.decoding import DecoderPool
 from callscribe.daemon.http import create_app
 from callscribe.daemon.http import serve as serve_http
+from callscribe.daemon.links import recording_links
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.pipeline import DECODED_AT_ONCE, Pipeline, warn_unrouted
+from callscribe.daemon.recording_server import RecordingEndpoint, kept_file
 from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent, CallPart
@@ -58,6 +61,7 @@ class Runtime:
         }
         self.decoder = DecoderPool(workers=min(DECODED_AT_ONCE, settings.daemon.transcribe_batch))
         self.fetcher = RecordingFetcher()
+        self.links = recording_links(settings.daemon)
         self.pipeline = Pipeline(
             settings=settings,
             store=store,
@@ -69,6 +73,7 @@ class Runtime:
             sinks=self.sinks,
             metrics=self.metrics,
             doorbells=self.doorbells,
+            links=self.links,
         )
         self._stopping = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
@@ -95,11 +100,19 @@ class Runtime:
             readiness=self.readiness,
             metrics=self.metrics,
             max_body_bytes=daemon.max_webhook_bytes,
+            recordings=RecordingEndpoint(self.links, self._kept_recording) if self.links else None,
         )
         bound = asyncio.Event()
         self._spawn(self._services, serve_http(app, daemon.host, daemon.port, ready=bound), "http")
         await bound.wait()
         log.info("listening on %s", daemon.listen)
+        if daemon.public_url is not None:
+            log.info("recording links are given as %s/recordings/...", daemon.public_url)
+            if daemon.public_url.startswith("http://"):
+                log.warning(
+                    "[daemon] public_url is plain http: recording links, and the calls they "
+                    "open, cross the network unencrypted; put an https proxy in front"
+                )
         for name, source in self.sources.items():
             if isinstance(source, RunningSource):
                 self._spawn(self._services, self._keep_running(source), f"source-{name}")
@@ -138,6 +151,10 @@ class Runtime:
         deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
         for worker in fetchers + transcribers + deliverers:
             self._spawn(self._workers, worker.run(self._stopping), worker.name)
+
+    async def _kept_recording(self, call_id: int) -> Path | None:
+        recording = await self.store.recording(call_id)
+        return kept_file(recording, self.settings.daemon.recordings_dir)
 
     async def ingest(self, item: CallEvent | CallPart) -> Ingested | None:
         """Store one event, or one part of a call; returns once it is committed (the

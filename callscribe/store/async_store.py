@@ -113,8 +113,10 @@ class AsyncStore:
     async def revive_call(self, call_id: int, *, refetch: bool = False) -> JobKind | None:
         return await self.run(self.store.revive_call, call_id, refetch=refetch)
 
-    async def recordings_to_purge(self, limit: int) -> list[Recording]:
-        return await self.run(self.store.recordings_to_purge, limit)
+    async def recordings_to_purge(
+        self, limit: int, finished_before: datetime | None = None
+    ) -> list[Recording]:
+        return await self.run(self.store.recordings_to_purge, limit, finished_before)
 
     async def mark_recordings_purged(self, call_ids: Sequence[int], reason: str) -> int:
         return await self.run(self.store.mark_recordings_purged, call_ids, reason)

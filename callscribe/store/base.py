@@ -186,8 +186,13 @@ class Store(Protocol):
         new FETCH when the recording was purged or ``refetch`` asks for it.  None when the
         call is not FAILED; KeyError when there is no such call."""
 
-    def recordings_to_purge(self, limit: int) -> list[Recording]:
-        """Recordings of finished calls (DONE or FAILED) not purged yet, oldest call first."""
+    def recordings_to_purge(
+        self, limit: int, finished_before: datetime | None = None
+    ) -> list[Recording]:
+        """Recordings of finished calls (DONE or FAILED) not purged yet, oldest call first.
+        With ``finished_before``, a DONE call's only once it finished before then (its
+        recording links may still be played until); a FAILED call was never delivered,
+        so no link points at its recording."""
 
     def mark_recordings_purged(self, call_ids: Sequence[int], reason: str) -> int:
         """Record that these calls' recording files are gone, with one audit row; returns

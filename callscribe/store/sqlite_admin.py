@@ -90,11 +90,17 @@ class SqliteAdmin(SqliteReads):
             )
             return kind
 
-    def recordings_to_purge(self, limit: int) -> list[Recording]:
+    def recordings_to_purge(
+        self, limit: int, finished_before: datetime | None = None
+    ) -> list[Recording]:
+        cutoff = format_time(finished_before) if finished_before is not None else None
+        # A DONE call's updated_at is when it finished (see purge_transcripts).
         rows = self._select(
             "SELECT r.* FROM recordings r JOIN calls c ON c.id = r.call_id"
-            " WHERE r.purged_at IS NULL AND c.state IN (?, ?) ORDER BY r.call_id LIMIT ?",
-            (CallState.DONE.value, CallState.FAILED.value, limit),
+            " WHERE r.purged_at IS NULL AND (c.state = ?"
+            " OR (c.state = ? AND (? IS NULL OR c.updated_at < ?)))"
+            " ORDER BY r.call_id LIMIT ?",
+            (CallState.FAILED.value, CallState.DONE.value, cutoff, cutoff, limit),
         )
         return [
             Recording(

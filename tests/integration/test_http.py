@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from callscribe.connectors.base import WebhookRequest, WebhookSource
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
@@ -108,6 +109,16 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     app = create_app(
         sources=sources, ingest=ingest, readiness=lambda: dict(checks), metrics=metrics
     )
+    try:
+        async with serving(app) as (client, port):
+            yield Server(client, port, store, metrics, checks, echo)
+    finally:
+        store.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[tuple[httpx.AsyncClient, int]]:
+    """``app`` under the daemon's server on a free port of 127.0.0.1, and a client for it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -116,13 +127,12 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     await asyncio.wait_for(ready.wait(), 10)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
-            yield Server(client, port, store, metrics, checks, echo)
+            yield client, port
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert sock.fileno() == -1  # uvicorn closed the listening socket
-        store.close()
 
 
 async def test_valid_post_is_stored_with_every_field(server: Server) -> None:

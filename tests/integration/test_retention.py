@@ -6,7 +6,8 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,12 @@ def add_call(
     dead: Sequence[str] = (),
     text: str | None = None,
     source: str = "asterisk",
+    audio: bytes = b"RIFF" + bytes(range(256)) * 4,
+    suffix: str = ".wav",
 ) -> int:
     """A call taken through the real store API up to ``stage``: received, fetch_failed,
     fetched, transcribe_failed, transcribed, done or no_recording (then delivered, or
-    buried for the sinks in ``dead``)."""
+    buried for the sinks in ``dead``); its recording file holds ``audio``."""
     recorded = stage != "no_recording"
     call_id = store.ingest(
         event(n, recorded=recorded, source=source), None if recorded else list(sinks)
@@ -74,8 +77,7 @@ def add_call(
             return call_id
         folder = recordings_dir / str(call_id)
         folder.mkdir(parents=True)
-        audio = b"RIFF" + bytes(range(256)) * 4
-        path = folder / "recording-0123456789abcdef.wav"
+        path = folder / f"recording-0123456789abcdef{suffix}"
         path.write_bytes(audio)
         digest = hashlib.sha256(audio).hexdigest()
         store.complete_fetch(job, Recording(call_id, str(path), len(audio), digest, job.run_at))
@@ -95,30 +97,6 @@ def add_call(
         else:
             store.complete_delivery(job, f"T-{call_id}")
     return call_id
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def store(state: Path, clock: FakeClock) -> Iterator[SqliteStore]:
-    s = SqliteStore(state / "callscribe.db", clock=clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-async def astore(store: SqliteStore) -> AsyncIterator[AsyncStore]:
-    wrapper = AsyncStore(store)
-    yield wrapper
-    wrapper._executor.shutdown(wait=True)  # the store fixture closes the store itself
 
 
 def settings(state: Path, **retention: object) -> Settings:
@@ -191,6 +169,29 @@ async def test_keep_recordings_keeps_them(
     assert result.recordings == 0
     assert (state / "recordings" / str(call_id) / "recording-0123456789abcdef.wav").is_file()
     assert audit_rows(store.path) == []
+
+
+async def test_while_links_are_served_delivered_recordings_are_kept_their_days(
+    store: SqliteStore, astore: AsyncStore, state: Path, clock: FakeClock
+) -> None:
+    rec = state / "recordings"
+    first = add_call(store, rec, 1, "done")
+    clock.advance(DAY)
+    second = add_call(store, rec, 2, "done", dead=("helpdesk",))
+    failed = add_call(store, rec, 3, "transcribe_failed")
+    config = Settings(
+        daemon=DaemonSettings(state_dir=state, public_url="https://calls.example.com"),
+        retention=RetentionSettings(transcript_days=None, linked_recording_days=2),
+    )
+    assert (await purge(astore, config, now=clock.now)).recordings == 1  # the failed call's
+    assert (await purge(astore, config, now=clock.now + timedelta(days=1, hours=1))).recordings == 1
+    assert not (rec / str(first)).exists()
+    assert (rec / str(second)).is_dir()
+    assert (await purge(astore, config, now=clock.now + timedelta(days=2, hours=1))).recordings == 1
+    assert not (rec / str(second)).exists()
+    reasons = [(row["reason"], json.loads(row["object_ids"])) for row in audit_rows(store.path)]
+    kept = "recording retention: call finished; delivered calls' kept 2 days for recording links"
+    assert reasons == [(kept, [failed]), (kept, [first]), (kept, [second])]
 
 
 async def test_a_recording_outside_the_recordings_folder_is_marked_not_deleted(

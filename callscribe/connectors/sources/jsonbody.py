@@ -22,16 +22,17 @@ def _reject_constant(name: str) -> Any:
     raise SourceError(f"{name} is not valid JSON", status=400)
 
 
-def parse_object(body: bytes | str) -> dict[str, Any]:
+def parse_object(body: bytes | str, what: str = "body") -> dict[str, Any]:
     """The JSON object ``body`` holds; ``SourceError(400)`` saying why when it is none
-    (not JSON, not an object, a key given twice, NaN or Infinity)."""
+    (not JSON, not an object, a key given twice, NaN or Infinity).  ``what`` names it
+    in the message ("body", "the file")."""
     if not body.strip():
-        raise SourceError("empty body: expected a JSON object", status=400)
+        raise SourceError(f"empty {what}: expected a JSON object", status=400)
     try:
         data = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise SourceError(f"body is not JSON: {reason}", status=400) from None
+        raise SourceError(f"{what} is not JSON: {reason}", status=400) from None
     if not isinstance(data, dict):
-        raise SourceError("body must be a JSON object", status=400)
+        raise SourceError(f"{what} must be a JSON object", status=400)
     return data

@@ -8,26 +8,18 @@ a byte of the body is parsed, plus an optional source-IP allow-list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from callscribe.config.base import Secret, SecretValue
 from callscribe.connectors.base import WebhookRequest
-from callscribe.connectors.settings import SourceSettings
+from callscribe.connectors.settings import SHARE_RECORDING_URLS, SourceSettings
+from callscribe.connectors.sources.call_schema import CallPayload, describe
 from callscribe.connectors.sources.hookauth import Networks, TokenCheck, check_client_address
 from callscribe.connectors.sources.jsonbody import parse_object
-from callscribe.domain import CallEvent, CallPart, Direction, RecordingRef, Speaker
+from callscribe.domain import CallEvent, CallPart, RecordingRef
 from callscribe.errors import SourceError
 
 MIN_TOKEN_LENGTH = 16
@@ -49,6 +41,8 @@ class GenericWebhookConfig(SourceSettings):
     allowed_ips: Networks = Field(
         (), description="Networks the sender may post from, e.g. ['203.0.113.0/24']; empty: any."
     )
+    # The sender chose to send a URL: a lasting one, unless the admin says otherwise.
+    share_recording_urls: bool = Field(True, description=SHARE_RECORDING_URLS)
 
     @field_validator("token")
     @classmethod
@@ -61,133 +55,6 @@ class GenericWebhookConfig(SourceSettings):
                 "print(secrets.token_urlsafe(24))'"
             )
         return token
-
-
-def _string(limit: int, *, required: bool) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if value is None and not required:
-            return None
-        # Numbers are accepted because scripts send ids and phone numbers unquoted; bool
-        # is an int to Python but never an id.
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError("expected a string or a number")
-        text = value if isinstance(value, str) else repr(value)
-        if not text.strip():
-            if not required:
-                return None  # PBXs send "" for "no operator", "number withheld"
-            raise ValueError("must not be empty")
-        if len(text) > limit:
-            raise ValueError(f"at most {limit} characters")
-        if required and any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-            # Only the id: it becomes a key and a file name.  A stray newline in a name
-            # must not cost a call; logs escape it.
-            raise ValueError("must not contain control characters")
-        return text
-
-    return check
-
-
-def _iso(value: Any) -> Any:
-    if value is not None and not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 string such as 2026-11-21T10:00:00+03:00")
-    return value
-
-
-def _channels(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    parts = tuple(part.strip() for part in value.split(","))
-    allowed = {Speaker.OPERATOR.value, Speaker.CLIENT.value}
-    if len(parts) != 2 or not set(parts) <= allowed or parts[0] == parts[1]:
-        raise ValueError('expected "operator,client" or "client,operator" (left,right)')
-    return tuple(Speaker(part) for part in parts)
-
-
-def _url(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None  # "no recording" (a missed call), however the sender spells it
-    # A webhook may only point at the network: a local path would let anyone who holds
-    # the token make callscribe read its own files.
-    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
-        raise ValueError("expected an http:// or https:// URL")
-    if len(value) > 4000:
-        raise ValueError("at most 4000 characters")
-    return value
-
-
-def _required_url(value: Any) -> str:
-    url: str | None = _url(value)
-    if url is None:
-        raise ValueError("expected an http:// or https:// URL")
-    return url
-
-
-Id = Annotated[str, BeforeValidator(_string(200, required=True))]
-Text = Annotated[str | None, BeforeValidator(_string(1000, required=False))]
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso)]
-Url = Annotated[str | None, BeforeValidator(_url)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Operator(_Strict):
-    id: Text = None
-    name: Text = None
-
-
-class _Recording(_Strict):
-    url: Annotated[str, BeforeValidator(_required_url)]
-    channels: Annotated[tuple[Speaker, Speaker] | None, BeforeValidator(_channels)] = None
-
-
-class _Payload(_Strict):
-    id: Id
-    direction: Direction | None = None
-    started_at: Instant | None = None
-    answered_at: Instant | None = None
-    ended_at: Instant | None = None
-    client_number: Text = None
-    line_number: Text = None
-    operator: _Operator | None = None
-    recording_url: Url = None
-    recordings: list[_Recording] | None = Field(default=None, max_length=20)
-    fields: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _one_way_to_give_recordings(self) -> _Payload:
-        if self.recording_url is not None and self.recordings:  # [] with a URL is fine
-            raise ValueError("recording_url and recordings: give one or the other")
-        return self
-
-
-_KEYS = ", ".join(_Payload.model_fields)
-
-
-def _describe(error: ValidationError) -> str:
-    """One short line: ``field: problem; field: problem``."""
-    unknown: list[str] = []
-    problems: list[str] = []
-    for item in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(part)[:40] for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
-            unknown.append(repr(where))
-        elif item["type"] == "timezone_aware":
-            problems.append(f"{where}: add a UTC offset, e.g. 2026-11-21T10:00:00+03:00")
-        elif item["type"] == "extra_forbidden":
-            problems.append(f"{where}: unknown key")
-        elif item["type"] in ("model_type", "dict_type"):
-            problems.append(f"{where}: expected an object")
-        else:
-            problems.append(f"{where}: {message}" if where else message)
-    if unknown:
-        problems.insert(0, f"unknown keys {', '.join(unknown)} (known: {_KEYS})")
-    shown = problems[:5]
-    if len(problems) > len(shown):
-        shown.append(f"and {len(problems) - len(shown)} more")
-    return "; ".join(shown)
 
 
 def _raw_header(value: str) -> bytes:
@@ -214,9 +81,9 @@ class GenericWebhookSource:
             raise SourceError("use POST with a JSON body", status=405)
         data = parse_object(request.body)
         try:
-            payload = _Payload.model_validate(data)
+            payload = CallPayload.model_validate(data)
         except ValidationError as exc:
-            raise SourceError(_describe(exc), status=400) from None
+            raise SourceError(describe(exc), status=400) from None
         return [self._event(payload, data)]
 
     def _check_token(self, headers: Mapping[str, str]) -> None:
@@ -234,25 +101,17 @@ class GenericWebhookSource:
         if not any(self._token.compare(candidates)):
             raise SourceError("wrong token", status=401)
 
-    def _event(self, payload: _Payload, raw: dict[str, Any]) -> CallEvent:
+    def _event(self, payload: CallPayload, raw: dict[str, Any]) -> CallEvent:
         if payload.recordings:
             recordings = tuple(RecordingRef(r.url, r.channels) for r in payload.recordings)
         elif payload.recording_url is not None:
             recordings = (RecordingRef(payload.recording_url),)
         else:
             recordings = ()
-        operator = payload.operator or _Operator()
         return CallEvent(
             source=self.name,
             external_id=payload.id,
-            direction=payload.direction or Direction.UNKNOWN,
-            started_at=payload.started_at,
-            answered_at=payload.answered_at,
-            ended_at=payload.ended_at,
-            client_number=payload.client_number,
-            line_number=payload.line_number,
-            operator_id=operator.id,
-            operator_name=operator.name,
             recordings=recordings,
             raw=raw,
+            **payload.details(),
         )

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from callscribe.connectors.sources.webhook import Id, Text
+from callscribe.connectors.sources.call_schema import Id, Text
 from callscribe.domain import CallEvent, Direction, RecordingRef
 
 RECORDING_SCHEME = "mango:"  # RecordingRef.location: a recording id, not a URL

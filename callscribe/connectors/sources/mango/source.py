@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from callscribe.connectors.base import PartsSoFar, WebhookRequest
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
+from callscribe.connectors.sources.call_schema import describe
 from callscribe.connectors.sources.jsonbody import parse_object
 from callscribe.connectors.sources.mango.config import MangoConfig
 from callscribe.connectors.sources.mango.events import (
@@ -45,7 +46,6 @@ from callscribe.connectors.sources.mango.limits import ApiGate
 from callscribe.connectors.sources.mango.recordings import RecordingDownloader
 from callscribe.connectors.sources.mango.signing import Credentials, read_form
 from callscribe.connectors.sources.mango.stats import StatsReader
-from callscribe.connectors.sources.webhook import _describe
 from callscribe.connectors.spool import FetchedFile
 from callscribe.domain import Call, CallEvent, CallPart, RecordingRef
 from callscribe.errors import FetchError, SourceError
@@ -62,7 +62,7 @@ def _validate(model: type[Model], data: Mapping[str, Any]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SourceError(_describe(exc), status=400) from None
+        raise SourceError(describe(exc), status=400) from None
 
 
 class MangoSource:

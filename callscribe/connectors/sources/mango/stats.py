@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from callscribe.connectors.sources.call_schema import Id, Text, describe
 from callscribe.connectors.sources.mango.events import (
     CallFacts,
     Clock,
@@ -34,7 +35,6 @@ from callscribe.connectors.sources.mango.events import (
 )
 from callscribe.connectors.sources.mango.limits import ApiGate, Pacer, Refusal, refusal
 from callscribe.connectors.sources.mango.signing import Credentials
-from callscribe.connectors.sources.webhook import Id, Text, _describe
 from callscribe.domain import CallEvent
 from callscribe.errors import FetchError, SourceError
 
@@ -79,7 +79,7 @@ def parse_rows(
         try:
             row = StatsRow.model_validate({k: v.strip() or None for k, v in raw.items()})
         except ValidationError as exc:
-            problems.append(f"line {number}: {_describe(exc)}")
+            problems.append(f"line {number}: {describe(exc)}")
             continue
         rows.append((row, raw))
     return rows, problems
