@@ -10,7 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from callscribe.config import RenderSettings, TranscriptionSettings
+from callscribe.config.loader import load_settings
+from callscribe.config.redaction import RedactionPolicy, RedactionSettings
 from callscribe.errors import ConfigError
+from callscribe.redaction import redact, silence_spans
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file, parse_channel_map
 from callscribe.transcription.batch import transcribe_all
 from callscribe.transcription.engine import Engine
@@ -49,6 +52,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar for several files"
     )
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="hide card numbers, CVC codes, passport, SNILS, INN and phone numbers and e-mail "
+        "addresses behind markers such as [номер карты]; JSON lists what was hidden and when",
+    )
+    parser.add_argument(
+        "--redaction-config",
+        type=Path,
+        metavar="FILE",
+        help="take the kinds, markers and patterns of [redaction] from this configuration file",
+    )
+    parser.add_argument(
+        "--redacted-audio",
+        type=Path,
+        metavar="DIR",
+        help="also write each recording with the hidden values silenced into DIR "
+        "(implies --redact)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -82,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     def decode(path: Path) -> CallAudio:
         return decode_file(path, channels=settings.channels, limits=limits)
 
+    redaction = _redaction_policy(args)
+    if args.redacted_audio:
+        args.redacted_audio.mkdir(parents=True, exist_ok=True)
     engine = Engine(settings)
     paths: list[Path] = args.files
     failed = 0
@@ -92,7 +117,14 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             progress.write(f"callscribe: {outcome.error}", file=sys.stderr)
             continue
-        text = render(outcome.transcript, fmt, RenderSettings(), source=str(outcome.item))
+        transcript = outcome.transcript
+        if redaction is not None:
+            transcript = redact(transcript, redaction)
+            if args.redacted_audio:
+                spans = [(r.start, r.end) for r in transcript.redactions or ()]
+                target = args.redacted_audio / f"{outcome.item.stem}.redacted{outcome.item.suffix}"
+                silence_spans(outcome.item, spans, target, limits=limits)
+        text = render(transcript, fmt, RenderSettings(), source=str(outcome.item))
         if args.output:
             target = args.output / f"{outcome.item.stem}.{SUFFIX[fmt]}"
             target.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -104,6 +136,16 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _redaction_policy(args: argparse.Namespace) -> RedactionPolicy | None:
+    if not (args.redact or args.redacted_audio):
+        if args.redaction_config:
+            raise ConfigError("--redaction-config is used with --redact or --redacted-audio")
+        return None
+    chosen = load_settings(args.redaction_config).redaction if args.redaction_config else None
+    defaults = chosen or RedactionSettings()
+    return defaults.model_copy(update={"enabled": True}).settings_for(None)
 
 
 def _progress(total: int, *, enabled: bool) -> Any:
