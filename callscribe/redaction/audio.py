@@ -3,11 +3,11 @@ audio or link to it, so a card number cannot be heard either.
 
 Every channel is silenced over each span: the operator repeating the digits back is
 as much a leak as the client reading them.  The copy keeps the original's format and
-codec where libsndfile can write it (PCM, µ-law and A-law WAV come out sample-exact
-outside the spans; GSM, MP3, Vorbis and Opus are encoded again), else it is a 16-bit PCM
-WAV.  The recording is untrusted input, so it is opened with the same checks as for
-transcription (``transcription/audio_header.py``) and read in blocks; run this where the
-decoders run (a limited process) when the file has not been decoded safely before.
+codec (PCM, µ-law and A-law WAV come out sample-exact outside the spans; GSM, MP3,
+Vorbis and Opus are encoded again).  The recording is untrusted input, so it is opened
+with the same checks as for transcription (``transcription/audio_header.py``) and read
+in blocks; run this where the decoders run (a limited process) when the file has not
+been decoded safely before.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from callscribe.transcription.audio_header import (
 _BLOCK_FRAMES = 16_384
 # Integer samples pass through PCM, µ-law and A-law unchanged; anything wider is float.
 _INTEGER_SUBTYPES = frozenset({"PCM_U8", "PCM_S8", "PCM_16", "ULAW", "ALAW", "GSM610"})
-_FALLBACK = ("WAV", "PCM_16")
 _NO_LIMITS = AudioLimits()  # beyond those of transcription
 
 
@@ -45,8 +44,8 @@ def silence_spans(
     limits: AudioLimits = _NO_LIMITS,
 ) -> Path:
     """Write ``source`` to ``target`` with every ``(start, end)`` span (seconds) silenced on
-    all channels; return the path written (``target`` with a ``.wav`` suffix when the
-    original format cannot be written).  Raises :class:`AudioError` naming the file."""
+    all channels, in the same format; return ``target``.  Raises :class:`AudioError`
+    naming the file."""
     name = str(source)
     try:
         with source.open("rb") as stream:
@@ -77,30 +76,20 @@ def _copy_silenced(
     )
     dtype = "int16" if sound.subtype in _INTEGER_SUBTYPES else "float64"
     partial = target.with_name(f".{target.name}.partial")
+    position = 0
     try:
-        try:
-            out = soundfile.SoundFile(
-                partial, "w", rate, sound.channels, format=sound.format, subtype=sound.subtype
-            )
-        except (RuntimeError, ValueError):  # a codec libsndfile reads but cannot write
-            target = target.with_suffix(".wav")
-            out = soundfile.SoundFile(
-                partial, "w", rate, sound.channels, format=_FALLBACK[0], subtype=_FALLBACK[1]
-            )
-        with out:
-            position = 0
-            while True:
-                block = sound.read(_BLOCK_FRAMES, dtype=dtype, always_2d=True)
-                if not len(block):
-                    break
+        with soundfile.SoundFile(
+            partial, "w", rate, sound.channels, format=sound.format, subtype=sound.subtype
+        ) as out:
+            while len(block := sound.read(_BLOCK_FRAMES, dtype=dtype, always_2d=True)):
                 for start, end in frames:
                     if start < position + len(block) and end > position:
                         block[max(0, start - position) : max(0, end - position)] = 0
                 out.write(block)
                 position += len(block)
-        if position == 0:
-            raise AudioError(name, "contains no audio to silence")
         partial.replace(target)
+    except OSError as exc:
+        raise AudioError(name, f"cannot write its silenced copy {target}: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return target

@@ -37,11 +37,14 @@ from callscribe.redaction.numbers import Run
 _LENGTHS = tuple(range(19, 2, -1))
 # How many digits a value of each kind has, give or take one Whisper misheard, when a cue
 # names it.  A phone number after «телефон» may be a city number without its code (7).
+# Longer readings after such a cue are hidden whole: the expiry date or the date of issue
+# read on in the same breath, or Whisper repeating digits in a loop.
+_LONGEST_SAID = 40
 _SIZES_SAID = {
-    "card": range(10, 20),
-    "passport": range(4, 12),  # the series alone is half a passport
-    "snils": range(7, 13),
-    "inn": range(7, 14),
+    "card": range(10, _LONGEST_SAID),
+    "passport": range(4, _LONGEST_SAID),  # the series alone is half a passport
+    "snils": range(7, _LONGEST_SAID),
+    "inn": range(7, _LONGEST_SAID),
     "phone": (7, 9, 10, 11, 12),
 }
 # A match leaves out at most this many digits said after it in the same segment: a digit

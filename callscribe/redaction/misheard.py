@@ -25,7 +25,7 @@ _COMMON = word_set(
     "номер код карта карты карту цифра цифры раз минус плюс точка тире дефис пробел "
     "потом дальше далее затем значит сейчас секунду спасибо хорошо ладно окей ок угу ага"
 )
-_LONGEST = 7  # letters: longer words are words
+_LONGEST = 6  # letters: longer words are words
 
 
 def misheard_digit(word: str) -> str | None:

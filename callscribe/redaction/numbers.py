@@ -192,29 +192,29 @@ class _RunReader:
             unknown_before < len(self.groups) and self.groups[-1 - unknown_before].digits == UNKNOWN
         ):
             unknown_before += 1
-        if unknown_before < MAX_UNKNOWN_IN_A_ROW and self._number_follows(index, unknown_before):
+        if self._reading_goes_on(index + 1, unknown_before + 1):
             return Group(UNKNOWN, index, index)
         return None
 
-    def _number_follows(self, index: int, unknown_before: int) -> bool:
-        after = index + 1
-        while after < len(self.tokens) and self.tokens[after].kind is Kind.MARK:
-            after += 1
-        if after >= len(self.tokens) or (
-            self.tokens[after].pause and self._moved_on(self.tokens[after])
-        ):
-            return False
-        token = self.tokens[after]
-        if token.kind is Kind.DIGITS or self._spoken(after) is not None:
-            return True
-        digit = misheard_digit(token.text) if token.kind is Kind.WORD else None
-        if digit is None:
-            return False
-        if digit != UNKNOWN:
-            return True
-        return unknown_before + 1 < MAX_UNKNOWN_IN_A_ROW and self._number_follows(
-            after, unknown_before + 1
-        )
+    def _reading_goes_on(self, index: int, unknown: int) -> bool:
+        """Whether two more digits follow, as in a reading, with no more than
+        :data:`MAX_UNKNOWN_IN_A_ROW` unknown words in a row («Нажмите 4, чтобы...» ends)."""
+        digits = 0
+        while index < len(self.tokens) and digits < 2 and unknown <= MAX_UNKNOWN_IN_A_ROW:
+            token = self.tokens[index]
+            if token.pause is not None and self._moved_on(token):
+                break
+            spoken = self._spoken(index) if token.kind is Kind.WORD else None
+            digit = misheard_digit(token.text) if token.kind is Kind.WORD else None
+            if token.kind is Kind.DIGITS or spoken is not None:
+                digits, unknown = digits + len(spoken.digits if spoken else token.text), 0
+                index = spoken.last if spoken is not None else index
+            elif digit is not None:
+                digits, unknown = (digits, unknown + 1) if digit == UNKNOWN else (digits + 1, 0)
+            elif token.kind is not Kind.MARK:
+                break
+            index += 1
+        return digits >= 2
 
     def _spoken(self, index: int) -> Group | None:
         """The longest compound numeral starting at ``index``: «сто двадцать три» = 123,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from callscribe.domain import Redaction, Segment, Speaker
-from callscribe.redaction.tokens import Token
+from callscribe.redaction.tokens import Kind, Token
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,9 +34,12 @@ class Found:
 
 
 def pieces_of(tokens: Iterable[Token]) -> tuple[Piece, ...]:
-    """One piece per segment, from its first token to its last."""
+    """One piece per segment, from its first token to its last; the commas and stops
+    around the pieces of a value read over several segments stay in the text."""
     ranges: dict[int, tuple[int, int]] = {}
     for token in tokens:
+        if token.kind is Kind.MARK and token.text != "+":
+            continue
         start, end = ranges.get(token.segment, (token.start, token.end))
         ranges[token.segment] = (min(start, token.start), max(end, token.end))
     return tuple(Piece(segment, start, end) for segment, (start, end) in sorted(ranges.items()))

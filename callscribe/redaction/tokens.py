@@ -21,12 +21,14 @@ from callscribe.domain import Segment, Speaker
 class Kind(enum.Enum):
     WORD = "word"
     DIGITS = "digits"
-    FIGURE = "figure"  # digits with a mark inside: 15.03.2024, 14:30, 12,5, 12/25
+    FIGURE = "figure"  # digits with a mark inside: 15.03.2024, 14:30, 1.5, 12/25
     MARK = "mark"  # one character of punctuation or a symbol
 
 
+# A comma between digits separates them: Whisper writes digits read one by one as
+# «2,2,0,4» as often as «2, 2, 0, 4», and a decimal comma («1,5 тысячи») counts something.
 _TOKEN = re.compile(
-    r"(?P<figure>\d+(?:[.:,/]\d+)+)|(?P<digits>\d+)|(?P<word>[^\W\d_]+)|(?P<mark>\S)"
+    r"(?P<figure>\d+(?:[.:/]\d+)+)|(?P<digits>\d+)|(?P<word>[^\W\d_]+)|(?P<mark>\S)"
 )
 
 
