@@ -11,7 +11,9 @@ from pydantic import Field, field_validator, model_validator
 
 from callscribe.config.base import ConfigModel
 
-BUILTIN_KINDS: tuple[str, ...] = ("card", "cvc", "passport", "snils", "inn", "phone", "email")
+BUILTIN_KINDS: tuple[str, ...] = (
+    "card", "cvc", "passport", "snils", "inn", "phone", "email", "number",
+)  # fmt: skip
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -44,6 +46,12 @@ class RedactionKinds(ConfigModel):
     email: bool = Field(
         True, description="E-mail addresses, also spoken («иван точка петров собака мэйл ру»)."
     )
+    number: bool = Field(
+        False,
+        description="Any other number of at least [redaction] number_digits digits: a safety "
+        "net for card numbers Whisper misheard beyond recognition; hides order and account "
+        "numbers too.",
+    )
 
 
 class RedactionMarkers(ConfigModel):
@@ -56,6 +64,7 @@ class RedactionMarkers(ConfigModel):
     inn: str = Field("[ИНН]", min_length=1, description="Marker of an INN.")
     phone: str = Field("[телефон]", min_length=1, description="Marker of a phone number.")
     email: str = Field("[e-mail]", min_length=1, description="Marker of an e-mail address.")
+    number: str = Field("[номер]", min_length=1, description="Marker of any other long number.")
     other: str = Field(
         "[скрыто]", min_length=1, description="Marker of a pattern that names none of its own."
     )
@@ -123,6 +132,7 @@ class RedactionPolicy:
     markers: tuple[tuple[str, str], ...]  # (kind, marker): every built-in and pattern kind
     patterns: tuple[RedactionPattern, ...]
     padding_seconds: float
+    number_digits: int = 8
 
     def marker(self, kind: str) -> str:
         return dict(self.markers)[kind]
@@ -148,6 +158,12 @@ class RedactionSettings(ConfigModel):
         le=5.0,
         description="Seconds added before and after the segments that hold a value: the span "
         "listed in the transcript and silenced in the audio.",
+    )
+    number_digits: int = Field(
+        8,
+        ge=4,
+        le=40,
+        description="With [redaction.kinds] number on: how many digits make a number to hide.",
     )
     kinds: RedactionKinds = Field(
         default_factory=RedactionKinds, description="Which kinds are looked for."
@@ -196,4 +212,5 @@ class RedactionSettings(ConfigModel):
             + tuple((p.name, p.marker or self.markers.other) for p in self.patterns),
             patterns=self.patterns,
             padding_seconds=self.padding_seconds,
+            number_digits=self.number_digits,
         )

@@ -59,8 +59,8 @@ def silence_spans(
             with soundfile.SoundFile(stream) as sound:
                 check_declared(sound, sniffed, name, limits.max_duration_seconds)
                 return _copy_silenced(sound, spans, target, name)
-    except OSError as exc:
-        raise AudioError(name, f"cannot be read: {exc.strerror or exc}") from None
+    except OSError as exc:  # opening it, or the disk filling up under the copy
+        raise AudioError(name, f"cannot be silenced: {exc.strerror or exc}") from None
     except (RuntimeError, ValueError) as exc:  # libsndfile, opening or reading
         raise AudioError(name, f"cannot be silenced: {libsndfile_message(exc)}") from None
 
@@ -76,11 +76,16 @@ def _copy_silenced(
     )
     dtype = "int16" if sound.subtype in _INTEGER_SUBTYPES else "float64"
     partial = target.with_name(f".{target.name}.partial")
+    try:
+        out = soundfile.SoundFile(
+            partial, "w", rate, sound.channels, format=sound.format, subtype=sound.subtype
+        )
+    except (OSError, RuntimeError) as exc:
+        why = libsndfile_message(exc) if isinstance(exc, RuntimeError) else exc.strerror
+        raise AudioError(name, f"cannot write its silenced copy {target}: {why}") from None
     position = 0
     try:
-        with soundfile.SoundFile(
-            partial, "w", rate, sound.channels, format=sound.format, subtype=sound.subtype
-        ) as out:
+        with out:
             while len(block := sound.read(_BLOCK_FRAMES, dtype=dtype, always_2d=True)):
                 for start, end in frames:
                     if start < position + len(block) and end > position:
@@ -88,8 +93,6 @@ def _copy_silenced(
                 out.write(block)
                 position += len(block)
         partial.replace(target)
-    except OSError as exc:
-        raise AudioError(name, f"cannot write its silenced copy {target}: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return target

@@ -70,6 +70,8 @@ CuesAt = Callable[[int], Cues]
 
 
 def classify_run(run: Run, cues_at: CuesAt, own_numbers: frozenset[str]) -> list[Match]:
+    """The stretches of ``run`` that are something, in order (kind None: the call's own
+    number, to be left as it is)."""
     starts = [0]
     for group in run.groups:
         starts.append(starts[-1] + len(group.digits))
@@ -85,7 +87,18 @@ def classify_run(run: Run, cues_at: CuesAt, own_numbers: frozenset[str]) -> list
         own = match.kind == "phone" and stretch[-10:] in own_numbers
         found.append(Match(None if own else match.kind, match.first, match.end))
         first = match.end
-    return [match for match in found if match.kind is not None]
+    return found
+
+
+def unmatched(run: Run, matches: list[Match], at_least: int) -> list[Match]:
+    """The stretches between ``matches`` that hold at least ``at_least`` digits, as
+    matches of kind ``number``."""
+    edges = [0, *(edge for m in matches for edge in (m.first, m.end)), len(run.groups)]
+    gaps = []
+    for first, end in zip(edges[::2], edges[1::2], strict=True):
+        if sum(len(g.digits) for g in run.groups[first:end]) >= at_least:
+            gaps.append(Match("number", first, end))
+    return gaps
 
 
 def _match_at(

@@ -14,7 +14,7 @@ import re
 from callscribe.config.redaction import BUILTIN_KINDS, RedactionPolicy
 from callscribe.domain import CallEvent, Transcript
 from callscribe.redaction.cues import Cues, cues_around
-from callscribe.redaction.detectors import classify_run
+from callscribe.redaction.detectors import classify_run, unmatched
 from callscribe.redaction.numbers import Run, number_runs
 from callscribe.redaction.spans import Found, masked, pieces_of, redaction_of, without_overlaps
 from callscribe.redaction.text_kinds import emails, user_patterns
@@ -60,9 +60,12 @@ def find(
             def cues_at(group: int, run: Run = run, last: Token = last) -> Cues:
                 return cues_around(segments, run.stream.tokens[run.groups[group].first], last)
 
+            matches = classify_run(run, cues_at, own)
+            if "number" in policy.kinds:
+                matches += unmatched(run, matches, policy.number_digits)
             found += [
                 Found(match.kind, stream.speaker, pieces_of(run.tokens(match.first, match.end)))
-                for match in classify_run(run, cues_at, own)
+                for match in matches
                 if match.kind in policy.kinds
             ]
     if "email" in policy.kinds:

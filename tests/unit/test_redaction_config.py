@@ -31,8 +31,9 @@ def settings_from(
 
 def test_off_by_default_for_every_sink() -> None:
     policy = RedactionSettings().settings_for("anything")
-    assert not policy.enabled and not policy.audio
-    assert policy.kinds == frozenset(BUILTIN_KINDS)
+    assert not policy.enabled
+    assert not policy.audio
+    assert policy.kinds == frozenset(BUILTIN_KINDS) - {"number"}
 
 
 def test_the_archive_keeps_the_full_text_while_the_helpdesk_gets_it_redacted(
@@ -53,9 +54,11 @@ kinds = {email = false}
 """,
     )
     archive, helpdesk = settings.settings_for("archive"), settings.settings_for("helpdesk")
-    assert not archive.enabled and not archive.audio  # no audio silencing without redaction
-    assert helpdesk.enabled and helpdesk.audio
-    assert helpdesk.kinds == frozenset(BUILTIN_KINDS) - {"email"}
+    assert not archive.enabled
+    assert not archive.audio  # no silencing without redaction
+    assert helpdesk.enabled
+    assert helpdesk.audio
+    assert helpdesk.kinds == frozenset(BUILTIN_KINDS) - {"email", "number"}
 
 
 def test_or_the_reverse(tmp_path: Path) -> None:
@@ -117,3 +120,11 @@ def test_mistakes_are_named(tmp_path: Path, text: str, problem: str) -> None:
     message = str(raised.value)
     assert problem in message
     assert "Value error" not in message
+
+
+def test_the_cli_wants_redact_with_a_redaction_config(tmp_path: Path) -> None:
+    from callscribe.cli import main  # noqa: PLC0415 - the parser, not the model
+
+    config = tmp_path / "callscribe.toml"
+    config.write_text("[redaction]\nenabled = true\n", encoding="utf-8")
+    assert main(["transcribe", "x.wav", "--redaction-config", str(config)]) == 2

@@ -6,7 +6,7 @@ import pytest
 
 from callscribe.config.redaction import RedactionSettings
 from callscribe.domain import CallEvent
-from callscribe.redaction import find, redact
+from callscribe.redaction import find
 from tests.dialogue import dialogue
 
 POLICY = RedactionSettings(enabled=True).settings_for(None)
@@ -29,7 +29,8 @@ CARDS = [
     ("c: Номер карты 4276 3800 1234 5679.", "4276 3800 1234 5679"),
     ("c: 4276-3800-1234-5679", "4276-3800-1234-5679"),  # no cue: Luhn and a card's first digit
     (
-        "c: четыре два семь шесть, три восемь ноль ноль, один два три четыре, пять шесть семь девять",
+        "c: четыре два семь шесть, три восемь ноль ноль, один два три четыре, пять шесть семь "
+        "девять",
         "четыре два семь шесть, три восемь ноль ноль, один два три четыре, пять шесть семь девять",
     ),
     (
@@ -247,3 +248,17 @@ def test_email_addresses(said: str, address: str) -> None:
 )
 def test_no_email_address(said: str) -> None:
     assert hidden(said) == []
+
+
+def test_any_long_number_when_asked_for() -> None:
+    settings = RedactionSettings.model_validate(
+        {"enabled": True, "kinds": {"number": True}, "number_digits": 8}
+    )
+    transcript = dialogue("c: Заказ 45871236, мой 8 903 777-12-34, телефон 8 916 123-45-67.")
+    event = CallEvent("test", "1", client_number="89037771234")
+    found = find(transcript, settings.settings_for(None), event)
+    text = transcript.segments[0].text
+    assert [(v.kind, text[v.pieces[0].start : v.pieces[0].end]) for v in found] == [
+        ("number", "45871236"),  # an order number: hidden too, that is the price
+        ("phone", "8 916 123-45-67"),
+    ]  # the call's own number stays
