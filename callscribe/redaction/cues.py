@@ -22,6 +22,9 @@ CUE_SECONDS = 30.0
 # it comes right before the number («номер заказа 89161234567»), in the same or the
 # previous segment, not a question earlier.
 NEAR_CHARACTERS = 40
+# A reading is taken for what its cue names only if the cue was this close: «Назовите серию
+# и номер паспорта. — Секунду, сейчас достану... 4503 712345», not a time said later.
+RECENT_CHARACTERS = 80
 _AFTER_CHARACTERS = 40  # «4276 3800 1234 5678 — это номер карты»
 
 CUES: Mapping[str, re.Pattern[str]] = {
@@ -57,6 +60,11 @@ class Cues:
         """Of ``labels``, the one said nearest to the run, or None if none was said."""
         said = [label for label in labels if label in self.distance]
         return min(said, key=lambda label: self.distance[label]) if said else None
+
+    def recent(self, label: str) -> bool:
+        """``label`` was said in the last sentence or two before the run: the question a
+        reading answers, not something said half a minute earlier."""
+        return self.distance.get(label, RECENT_CHARACTERS + 1) <= RECENT_CHARACTERS
 
     def near(self, label: str) -> bool:
         """``label`` was said right before the run, in its own segment or the one before

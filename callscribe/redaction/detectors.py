@@ -1,26 +1,26 @@
 """Which stretches of a run of digits are a card, a phone, a passport...
 
-A run is read left to right; at each group the detectors try the stretches that start
-there, card lengths first, and take the first that is something.  What needs a checksum
-(a card's Luhn digit, SNILS, a 12-digit INN) may sit anywhere in a run; what is only
-recognised by its cue (a passport, a CVC, a 10-digit INN) must fill the run, or be set
-apart from the digits around it by a pause or a mark: «45 12 345678 12» is not a passport.
+A run is read left to right.  At each group, a reading that a recent cue asked for
+(«номер карты», «серия и номер паспорта») is taken whole, whatever its check digits say;
+otherwise the stretches starting there are tried, longest first: one whose check digits
+agree wins, else the longest that its cue or its shape names.  A stretch a cue names
+must be set apart from the digits around it (a pause, a mark, a segment's edge), so
+«45 12 345678 12» is not a passport; a checked one may be followed by more digits.
 
-Each rule and why:
-
-- card: 13-19 digits passing Luhn, starting with 2-6 (Mir, Visa, Mastercard, Maestro,
-  UnionPay, JCB, Amex) or after a card cue; also, since Whisper mishears a digit now and
-  then («девять» as 8), 16 digits starting with 2-6, and 15-19 digits after a card cue;
-- cvc: 3-4 digits after a CVC cue, or right after a card in the same run;
-- passport: 10 digits after «паспорт» / «серия»;
-- snils: 11 digits after «СНИЛС», or with a valid checksum when not a phone number;
-- inn: 12 digits with valid check digits, or 10/12 after «ИНН»;
+- card: 13-19 digits passing Luhn that start with 2-6 (Mir, Visa, Mastercard, Maestro,
+  UnionPay, JCB, Amex) or follow a card cue; 16 digits starting with 2-6 whose Luhn digit
+  was misheard; after a card cue, 10 digits or more;
+- cvc: 3-4 digits after a CVC cue, or 3 right after a card;
+- passport: after a passport cue, 4 digits or more (the series alone too);
+- snils: 11 digits with a valid checksum that are not a phone number; after a SNILS cue,
+  7 or more;
+- inn: 12 digits with valid check digits; after «ИНН», 7 or more;
 - phone: 11 digits starting 7/8 then 3, 4, 8 or 9; 10 starting with 9 (a mobile without
-  the trunk prefix); after a "+", 10-15 digits; after a phone cue, 10 starting with 3/4/8
-  or 7 (a city number).  The call's own client and line numbers are left as they are.
+  the trunk prefix); 10-15 after a "+"; after a phone cue, 7 or 9-12.  The call's own client
+  and line numbers are left as they are.
 
-«номер заказа», «договор», «счёт», «добавочный»... said nearer than a kind's own cue
-make a number without a checksum what they say it is.
+«номер заказа», «договор», «счёт», «добавочный»... said right before a number make it what
+they say, checksum or not; said nearer than a kind's own cue, they outweigh it.
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ from callscribe.redaction import checksums
 from callscribe.redaction.cues import Cues
 from callscribe.redaction.numbers import Run
 
-# Stretch lengths tried at each position, longest first: a card Luhn checks, then the
-# longest stretch a cue or its shape names.
+# Stretch lengths tried at each position, longest first.
 _LENGTHS = tuple(range(19, 2, -1))
-# How many digits a value of each kind has, give or take one Whisper misheard, when a cue
-# names it.  A phone number after «телефон» may be a city number without its code (7).
-# Longer readings after such a cue are hidden whole: the expiry date or the date of issue
-# read on in the same breath, or Whisper repeating digits in a loop.
+# How many digits a reading a cue names may have: Whisper drops a digit or two now and then,
+# and a longer reading is hidden whole (the expiry date or the date of issue read on in the
+# same breath, or Whisper repeating digits in a loop).  A phone number after «телефон» may
+# be a city number without its code (7).
 _LONGEST_SAID = 40
 _SIZES_SAID = {
     "card": range(10, _LONGEST_SAID),
@@ -200,7 +199,7 @@ def _said(digits: str, cues: Cues, *, after_card: bool) -> str | None:
         return "cvc"
     named = [kind for kind, sizes in _SIZES_SAID.items() if size in sizes]
     label = cues.nearest(*named, "other") if named else None
-    return None if label == "other" else label
+    return label if label not in (None, "other") and cues.recent(label) else None
 
 
 def _shaped(digits: str, cues: Cues, *, clean: bool) -> str | None:
