@@ -75,7 +75,8 @@ def _copy_silenced(
         if end > start
     )
     dtype = "int16" if sound.subtype in _INTEGER_SUBTYPES else "float64"
-    partial = target.with_name(f".{target.name}.partial")
+    # Named like the fetcher's temporary files, so retention clears one a crash left behind.
+    partial = target.with_name(f".callscribe-{target.name}.partial")
     try:
         out = soundfile.SoundFile(
             partial, "w", rate, sound.channels, format=sound.format, subtype=sound.subtype

@@ -184,4 +184,4 @@ def false_share(tally: Tally) -> float:
     return sum(tally.touched.values()) / max(1, sum(tally.lookalikes.values()))
 
 
-__all__ = ["Case", "Found", "Tally", "false_share", "load_cases", "recall", "score", "table"]
+__all__ = ["Case", "Tally", "false_share", "load_cases", "recall", "score", "table"]
