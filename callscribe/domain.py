@@ -43,8 +43,24 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class Redaction:
+    """A value hidden from a transcript (a card number, a phone number...): what kind it
+    was, who said it and when; never the value itself.  ``start``/``end`` cover the
+    segments it was said in (``callscribe.redaction``: the span the audio is silenced in)."""
+
+    kind: str
+    speaker: Speaker
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
-    """The dialogue of one call: segments of both speakers, merged in time order."""
+    """The dialogue of one call: segments of both speakers, merged in time order.
+
+    ``redactions`` is None for a transcript as heard; a redacted copy lists what it hides
+    (an empty tuple: redacted, nothing found).
+    """
 
     segments: tuple[Segment, ...]
     duration: float
@@ -52,6 +68,7 @@ class Transcript:
     model: str
     dropped_hallucinations: int = 0
     timings: Timings = field(default_factory=Timings)
+    redactions: tuple[Redaction, ...] | None = None
 
     @property
     def speakers(self) -> frozenset[Speaker]:

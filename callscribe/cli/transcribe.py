@@ -13,8 +13,12 @@ from pydantic import ValidationError
 from callscribe.cli.progress import Progress
 from callscribe.config import RenderSettings, TranscriptionSettings
 from callscribe.config.base import plain_message
+from callscribe.config.loader import load_settings
+from callscribe.config.redaction import RedactionPolicy, RedactionSettings
+from callscribe.domain import Transcript
 from callscribe.errors import ConfigError
 from callscribe.native_stderr import native_stderr_to_log
+from callscribe.redaction import redact, silence_spans
 from callscribe.transcription.audio import (
     AudioLimits,
     CallAudio,
@@ -66,6 +70,25 @@ def register(subparsers: Any) -> None:
         help="no progress report (by default several files get a bar on a terminal, and a "
         "line every 30 s elsewhere)",
     )
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="hide card numbers, CVC codes, passport, SNILS, INN and phone numbers and e-mail "
+        "addresses behind markers such as [номер карты]; JSON lists what was hidden and when",
+    )
+    parser.add_argument(
+        "--redaction-config",
+        type=Path,
+        metavar="FILE",
+        help="take the kinds, markers and patterns of [redaction] from this configuration file",
+    )
+    parser.add_argument(
+        "--redacted-audio",
+        type=Path,
+        metavar="DIR",
+        help="also write each recording with the hidden values silenced into DIR "
+        "(implies --redact)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -109,10 +132,13 @@ def run(args: argparse.Namespace) -> int:
     def decode(path: Path) -> CallAudio:
         return decode_file(path, channels=settings.channels, limits=limits)
 
+    redaction = _redaction_policy(args)
+    if args.redacted_audio:
+        args.redacted_audio.mkdir(parents=True, exist_ok=True)
     engine = Engine(settings)
     paths: list[Path] = args.files
     with native_stderr_to_log():
-        failed = _transcribe(engine, paths, decode, fmt, args)
+        failed = _transcribe(engine, paths, decode, fmt, args, redaction, limits)
     if failed:
         print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -124,6 +150,8 @@ def _transcribe(
     decode: Callable[[Path], CallAudio],
     fmt: Format,
     args: argparse.Namespace,
+    redaction: RedactionPolicy | None,
+    limits: AudioLimits,
 ) -> int:
     declared = {path: declared_seconds(path) for path in paths}
     quiet = args.quiet or len(paths) == 1
@@ -136,6 +164,8 @@ def _transcribe(
             failed += 1
             progress.write(f"callscribe: {outcome.error}", file=sys.stderr)
             continue
+        if redaction is not None:
+            transcript = _redacted(transcript, outcome.item, redaction, args, limits)
         text = render(transcript, fmt, RenderSettings(), source=str(outcome.item))
         if args.output:
             target = _target(args.output, outcome.item, fmt)
@@ -150,6 +180,31 @@ def _transcribe(
 
 def _target(folder: Path, recording: Path, fmt: Format) -> Path:
     return folder / f"{recording.stem}.{SUFFIX[fmt]}"
+
+
+def _redaction_policy(args: argparse.Namespace) -> RedactionPolicy | None:
+    if not (args.redact or args.redacted_audio):
+        if args.redaction_config:
+            raise ConfigError("--redaction-config is used with --redact or --redacted-audio")
+        return None
+    chosen = load_settings(args.redaction_config).redaction if args.redaction_config else None
+    defaults = chosen or RedactionSettings()
+    return defaults.model_copy(update={"enabled": True}).settings_for(None)
+
+
+def _redacted(
+    transcript: Transcript,
+    recording: Path,
+    policy: RedactionPolicy,
+    args: argparse.Namespace,
+    limits: AudioLimits,
+) -> Transcript:
+    transcript = redact(transcript, policy)
+    if args.redacted_audio:
+        spans = [(r.start, r.end) for r in transcript.redactions or ()]
+        target = args.redacted_audio / f"{recording.stem}.redacted{recording.suffix}"
+        silence_spans(recording, spans, target, limits=limits)
+    return transcript
 
 
 def _prepare_output(folder: Path, targets: list[Path], force: bool) -> None:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -40,6 +40,7 @@ def markdown() -> str:
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             parts.append(_section(f"[{name}]", annotation))
+            parts += [_section(title, model) for title, model in _tables_in(name, annotation)]
     parts.append(_section("[[routes]]", _route_model()))
     for kind, table in (("sources", SOURCES), ("sinks", SINKS)):
         for type_name, entry in table.items():
@@ -47,6 +48,32 @@ def markdown() -> str:
             title = f'[{kind}.NAME] type = "{type_name}"'
             parts.append(_section(title, model, summary=entry.summary, skip={"type"}))
     return "\n".join(parts)
+
+
+def _table(field: FieldInfo) -> tuple[str, type[BaseModel]] | None:
+    """A field that is a table of its own: (how its name is written, its model)."""
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "[{}]", annotation
+    origin, args = get_origin(annotation), get_args(annotation)
+    inner = (args[0] if origin is tuple else args[-1]) if args else None
+    if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+        return None
+    if origin is tuple:
+        return "[[{}]]", inner
+    if origin is dict:
+        return "[{}.NAME]", inner
+    return None
+
+
+def _tables_in(prefix: str, model: type[BaseModel]) -> Iterator[tuple[str, type[BaseModel]]]:
+    """The tables nested in a section (``[redaction.kinds]``, ``[[redaction.patterns]]``)."""
+    for name, field in model.model_fields.items():
+        table = _table(field)
+        if table is not None:
+            form, inner = table
+            yield form.format(f"{prefix}.{name}"), inner
+            yield from _tables_in(f"{prefix}.{name}", inner)
 
 
 def _route_model() -> type[BaseModel]:
@@ -76,6 +103,8 @@ def _section(
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "*required*"
+    if _table(field) is not None:
+        return "(table below)"
     value = field.get_default(call_default_factory=True)
     if value is None:
         return "—"

@@ -6,6 +6,7 @@
 [render]            # RenderSettings: speaker labels
 [retry]             # RetrySettings: waits between retries of each stage
 [retention]         # RetentionSettings: how long recordings and transcripts are kept
+[redaction]         # RedactionSettings: personal data hidden from what sinks receive
 [sources.NAME]      # type = "generic" | "directory" | ...   (connectors/registry.py)
 [sinks.NAME]        # type = "jsonl" | "webhook" | ...
 [[routes]]          # which sources go to which sinks
@@ -20,6 +21,7 @@ from pydantic import Field, model_validator
 
 from callscribe.config.base import ConfigModel
 from callscribe.config.daemon import DaemonSettings, RetentionSettings, RetrySettings
+from callscribe.config.redaction import RedactionSettings
 from callscribe.config.routes import Route
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
@@ -34,6 +36,7 @@ class Settings(ConfigModel):
     render: RenderSettings = RenderSettings()
     retry: RetrySettings = RetrySettings()
     retention: RetentionSettings = RetentionSettings()
+    redaction: RedactionSettings = RedactionSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
@@ -57,6 +60,11 @@ class Settings(ConfigModel):
                 for name in route.sinks
                 if name not in self.sinks
             ]
+        problems += [
+            f"redaction.sinks.{name}: no sink named {name!r}"
+            for name in self.redaction.sinks
+            if name not in self.sinks
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

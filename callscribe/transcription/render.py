@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from callscribe.config import RenderSettings
-from callscribe.domain import Segment, Speaker, Timings, Transcript
+from callscribe.domain import Redaction, Segment, Speaker, Timings, Transcript
 from callscribe.errors import TranscriptionError
 from callscribe.transcription.subtitles import cues
 
@@ -126,6 +126,11 @@ def to_json_dict(transcript: Transcript, *, source: str | None = None) -> dict[s
             for s in transcript.segments
         ],
     }
+    if transcript.redactions is not None:
+        document["redactions"] = [
+            {"kind": r.kind, "speaker": r.speaker.value, "start": r.start, "end": r.end}
+            for r in transcript.redactions
+        ]
     return document
 
 
@@ -152,9 +157,19 @@ def from_json_dict(document: Mapping[str, Any]) -> Transcript:
             model=str(document["model"]),
             dropped_hallucinations=int(document.get("dropped_hallucinations", 0)),
             timings=Timings(**{k: float(v) for k, v in timings.items()}),
+            redactions=_redactions(document.get("redactions")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TranscriptionError(f"malformed transcript document: {exc!r}") from exc
+
+
+def _redactions(listed: Any) -> tuple[Redaction, ...] | None:
+    if listed is None:
+        return None
+    return tuple(
+        Redaction(str(r["kind"]), Speaker(r["speaker"]), float(r["start"]), float(r["end"]))
+        for r in listed
+    )
 
 
 def _clock(seconds: float) -> str:
