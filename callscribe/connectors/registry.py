@@ -17,11 +17,12 @@ from callscribe.config import ConfigModel, RenderSettings
 from callscribe.connectors.base import RunningSource, Sink, WebhookSource
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
+from callscribe.connectors.sources.asterisk import AsteriskSource, AsteriskSourceConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.webhook import GenericWebhookConfig, GenericWebhookSource
 
 SourceConfig = Annotated[
-    GenericWebhookConfig | DirectorySourceConfig,
+    GenericWebhookConfig | DirectorySourceConfig | AsteriskSourceConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -54,6 +55,11 @@ SOURCES: Mapping[str, SourceKind] = {
         "a folder of recordings; each complete file is a call",
         DirectorySourceConfig,
         DirectorySource,
+    ),
+    "asterisk": SourceKind(
+        "Asterisk, FreePBX, Issabel through AMI (docs/sources/asterisk.md)",
+        AsteriskSourceConfig,
+        AsteriskSource,
     ),
 }
 

@@ -14,7 +14,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from callscribe.config.routes import sinks_for
 from callscribe.config.settings import Settings
-from callscribe.connectors.base import JoiningSource, RunningSource, WebhookSource
+from callscribe.connectors.base import (
+    JoiningSource,
+    ReportingSource,
+    RunningSource,
+    SourceStatus,
+    WebhookSource,
+)
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.registry import build_sink, build_source
 from callscribe.connectors.settings import SourceSettings
@@ -65,6 +71,7 @@ class Runtime:
             metrics=self.metrics,
             doorbells=self.doorbells,
         )
+        self.metrics.watch_sources(self.source_statuses)
         self._stopping = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._services: list[asyncio.Task[None]] = []
@@ -200,6 +207,15 @@ class Runtime:
             "store": not self._stopping.is_set(),
             "model": self.engine is not None,
             "workers": all(not task.done() for task in self._workers),
+            **{f"source {name}": status.ready for name, status in self.source_statuses().items()},
+        }
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        """The links of the running sources that hold one (AMI)."""
+        return {
+            name: source.status()
+            for name, source in self.sources.items()
+            if isinstance(source, ReportingSource)
         }
 
     def status(self) -> str:
