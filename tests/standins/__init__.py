@@ -1,0 +1,1 @@
+"""Stand-ins for vendors' servers, one module per vendor, on loopback."""
