@@ -168,8 +168,6 @@ def _pcm(fd: int, name: str, size: int, shown: str) -> tuple[int, int, int, int]
     if rate is not None:
         return (rate, 1, 0, size - size % 2)
     head = os.pread(fd, min(size, HEAD_BYTES), 0)
-    if size <= 44 and head[:4] == b"RIFF":
-        return (8000, 1, size, 0)  # what MixMonitor leaves for a call it never heard
     try:
         wav = sniff(head, shown).wav
     except AudioError as exc:
