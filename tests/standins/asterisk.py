@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ class _Session(asyncio.Protocol):
     def _action(self, action: dict[str, str]) -> None:
         server = self.server
         name = action.get("action", "").lower()
-        server.actions.append(action)
+        server.actions.append(action | {"_at": time.monotonic()})
         if name == "challenge":
             self.challenge = str(secrets.randbelow(10**9))
             self._answer(action, Challenge=self.challenge)
@@ -239,26 +240,17 @@ class AmiServer:
             time.sleep(0.05)
 
 
+@dataclass
 class Channel:
     """A channel of a call written by hand, in the same format as the capture."""
 
-    def __init__(
-        self,
-        name: str,
-        uniqueid: str,
-        linkedid: str,
-        context: str,
-        exten: str,
-        cid: str,
-        cid_name: str = "",
-    ) -> None:
-        self.name, self.uniqueid, self.linkedid = name, uniqueid, linkedid
-        self.context, self.exten, self.cid, self.cid_name = (
-            context,
-            exten,
-            cid,
-            cid_name or "<unknown>",
-        )
+    name: str
+    uniqueid: str
+    linkedid: str
+    context: str
+    exten: str
+    cid: str
+    cid_name: str = "<unknown>"
 
     def snapshot(self, prefix: str = "") -> dict[str, str]:
         return {

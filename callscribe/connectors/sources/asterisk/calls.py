@@ -84,6 +84,7 @@ class OpenCall:
     dial_statuses: list[str] = field(default_factory=list)
     plan: RecordingPlan | None = None
     recorded_uniqueid: str | None = None
+    recorded_audio: bool = False  # its files hold audio: it was answered, whatever AMI said
     cdrs: list[dict[str, str]] = field(default_factory=list)
 
     @property

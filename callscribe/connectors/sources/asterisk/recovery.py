@@ -41,7 +41,7 @@ from callscribe.domain import CallEvent, Direction, RecordingRef, Speaker
 log = logging.getLogger(__name__)
 
 _AUDIO = re.compile(r"\.(wav|wav16|gsm|raw|sln\d*|slin|ulaw|alaw|mp3|ogg|flac)$", re.IGNORECASE)
-_HEADER_ONLY = 44  # bytes: a WAV header with no samples, what a missed call leaves
+HEADER_ONLY_BYTES = 44  # bytes: a WAV header with no samples, what a missed call leaves
 _MAX_FILES = 100_000  # files looked at in one scan, whatever the folder holds
 CDR_TAIL_BYTES = 32 << 20  # of a Master.csv: weeks of calls on a busy PBX
 # FreePBX: {in,out,q,exten,internal,rg,g,...}-{to}-{from}-YYYYMMDD-HHMMSS-{UNIQUEID}
@@ -87,7 +87,7 @@ def scan(
         group = groups.setdefault(key, FileGroup(key))
         group.paths.append(str(path))
         group.newest = max(group.newest, info.st_mtime)
-        group.audio = group.audio or info.st_size > _HEADER_ONLY
+        group.audio = group.audio or info.st_size > HEADER_ONLY_BYTES
     if nameless:
         log.warning(
             "%d recording(s) changed in the gap carry no Asterisk UNIQUEID in their names "

@@ -37,7 +37,7 @@ def call_event(source: str, call: OpenCall, rules: DirectionRules) -> CallEvent 
     """The call as an event, or None for what is not a call to report (a feature code, a
     call that neither rang anyone nor was recorded nor came from outside)."""
     sides = _sides(call, rules)
-    answered = call.answered_at is not None
+    answered = call.answered_at is not None or call.recorded_audio
     plan = _plan(call, sides) if answered else None
     dialled = any(c.dialled for c in call.channels.values())
     if not (answered or dialled or plan or sides.direction is Direction.INBOUND):

@@ -33,6 +33,8 @@ GAP_MARGIN_SECONDS = 60.0  # the gap starts this long before the old session las
 ATTEMPT_WAIT_SECONDS = 30.0  # one fetch attempt waits this long for a growing file
 EMIT_RETRY_SECONDS = 5.0
 
+Finished = dict[str, tuple[datetime, bool]]  # Linkedid -> (ended, its files hold audio)
+
 
 class AsteriskSource:
     """A RunningSource, a FetchingSource and a ReportingSource (connectors/base.py)."""
@@ -162,14 +164,20 @@ class AsteriskSource:
         orphans = {c.linkedid: c.plan for c in self.assembler.calls.values() if c.session < session}
         finished, groups, rows = await asyncio.to_thread(self._look, since, until, orphans)
         recovered = 0
-        for linkedid, ended in finished.items():
-            call = self.assembler.calls.get(linkedid)
-            if call is not None and call.session < session:
-                call.ended_at = ended
-                recovered += self._hand_over_recovered(self.assembler.pop(linkedid))
+        for linkedid, (ended, audio) in finished.items():
+            recovered += self._finish_orphan(linkedid, session, ended, audio)
         cdr_calls = recovery.cdr_calls(rows)
         for key, group in groups.items():
-            if self.assembler.handed_over(key) or self.assembler.find(key):
+            call = self.assembler.find(key)
+            if call is not None:
+                if call.plan is None:  # its MixMonitor line was lost with the link
+                    s = self.config
+                    call.plan = from_files(group.paths, s.leg_suffixes, s.raw_stereo)
+                    call.recorded_uniqueid = call.linkedid
+                ended = datetime.fromtimestamp(group.newest, tz=UTC)
+                recovered += self._finish_orphan(call.linkedid, session, ended, group.audio)
+                continue
+            if self.assembler.handed_over(key):
                 continue
             rows_of = cdr_calls.pop(key, None)
             described = (
@@ -177,12 +185,11 @@ class AsteriskSource:
                 if rows_of
                 else None
             )
-            self._put(
-                recovery.files_event(
-                    self.name, group, described, self.config.leg_suffixes, self.config.raw_stereo
-                )
+            event = recovery.files_event(
+                self.name, group, described, self.config.leg_suffixes, self.config.raw_stereo
             )
             self.assembler.forget(key)
+            self._put(event)
             recovered += 1
         for key, rows_of in cdr_calls.items():
             recovered += self._from_cdr(key, rows_of, session)
@@ -192,16 +199,24 @@ class AsteriskSource:
                 self.name, recovered, _clock(since), _clock(until),
             )  # fmt: skip
 
+    def _finish_orphan(
+        self, linkedid: str, session: int, ended: datetime | None, audio: bool
+    ) -> int:
+        """Hand over a call last heard of before the gap, if it was not heard since."""
+        call = self.assembler.calls.get(linkedid)
+        if call is None or call.session >= session:
+            return 0
+        call.ended_at = call.ended_at or ended
+        call.recorded_audio = call.recorded_audio or audio
+        return self._hand_over_recovered(self.assembler.pop(linkedid))
+
     def _from_cdr(self, key: str, rows: list[dict[str, str]], session: int) -> int:
         event = recovery.cdr_call(self.name, key, rows, self.rules, self._zone)
         call = next(
             (self.assembler.find(row.get("uniqueid", "")) for row in rows), None
         ) or self.assembler.find(key)
         if call is not None:
-            if call.session >= session:
-                return 0  # still alive, heard on this session
-            call.ended_at = event.ended_at
-            return self._hand_over_recovered(self.assembler.pop(call.linkedid))
+            return self._finish_orphan(call.linkedid, session, event.ended_at, audio=False)
         if self.assembler.handed_over(key):
             return 0
         self.assembler.forget(key)
@@ -217,20 +232,22 @@ class AsteriskSource:
 
     def _look(
         self, since: float, until: float, orphans: dict[str, RecordingPlan | None]
-    ) -> tuple[dict[str, datetime], dict[str, recovery.FileGroup], list[dict[str, str]]]:
-        """In a thread: which orphans' files stopped before ``until``, the files of the
-        gap, and the CDR rows of the gap."""
+    ) -> tuple[Finished, dict[str, recovery.FileGroup], list[dict[str, str]]]:
+        """In a thread: the orphans whose files stopped changing before ``until`` (when, and
+        whether they hold audio), the files of the gap, and the CDR rows of the gap."""
         reader = SpoolReader(self.config.recordings, self.config.path_map, 0)
-        finished = {}
+        finished: Finished = {}
         for linkedid, plan in orphans.items():
             if plan is None:
                 continue
             try:
-                newest = max(mtime for _, mtime in reader.snapshot(plan)) / 1e9
+                files = reader.snapshot(plan)
             except FetchError:
                 continue
+            newest = max(mtime for _, mtime in files) / 1e9
             if newest <= until:
-                finished[linkedid] = datetime.fromtimestamp(newest, tz=UTC)
+                audio = any(size > recovery.HEADER_ONLY_BYTES for size, _ in files)
+                finished[linkedid] = (datetime.fromtimestamp(newest, tz=UTC), audio)
         groups = recovery.scan(self.config.recordings, since, until)
         rows = []
         if self.config.cdr_csv is not None:
