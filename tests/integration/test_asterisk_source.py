@@ -319,3 +319,47 @@ async def test_missed_calls_of_the_gap_come_from_the_cdr_file(
     assert missed.operator_id == "101"
     assert missed.recordings == ()
     assert missed.raw["recovered"] == "cdr"
+
+
+def renamed(data: bytes, copy: int) -> bytes:
+    """The captured calls again, with other Uniqueids (same length, so same framing)."""
+    return data.replace(b"1795303", f"17{copy:05d}".encode())
+
+
+async def test_many_drops_while_streaming_lose_no_call_and_never_block_the_loop(
+    server: AmiServer, spool: Path
+) -> None:
+    """R-AMI-2 in small: 20 replays of the capture (about 10,000 messages, 100 calls), the
+    link dropped in the middle of 10 of them; the rest of those replays happens while
+    nobody listens.  Every call arrives exactly once and the loop never lags 100 ms."""
+    messages = captured_messages()
+    lags: list[float] = []
+
+    async def watch_lag() -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - started - 0.01)
+
+    watcher = asyncio.create_task(watch_lag())
+    async with running(settings(server, spool)) as run:
+        await call(server.wait_logins, 1)
+        for copy in range(20):
+            for file in RECORDINGS.iterdir():
+                shutil.copyfile(file, spool / renamed(file.name.encode(), copy).decode())
+            stream = [renamed(m, copy) for m in messages]
+            if copy % 2:
+                await call(server.send, stream[: 60 + copy * 10])
+                await asyncio.sleep(0.1)
+                await call(server.drop)
+                await call(server.wait_logins, server.logins + 1)
+            else:
+                await call(server.send, stream)
+        await run.until(lambda: len(run.events) == 100, "a hundred calls", timeout=60)
+        await asyncio.sleep(1.0)
+    watcher.cancel()
+    assert run.emitted == 100
+    assert server.logins == 11
+    answered = [e for e in run.events.values() if e.recordings]
+    assert len(answered) == 60
+    assert max(lags) < 0.1, f"the event loop lagged {max(lags) * 1000:.0f} ms"

@@ -25,7 +25,7 @@ SLIN_RATES = {
     "sln32": 32000, "sln44": 44100, "sln48": 48000, "sln96": 96000, "sln192": 192000,
 }  # fmt: skip
 _OPTION = re.compile(r"([A-Za-z])(?:\(([^)]*)\))?")
-UNIQUEID = re.compile(r"(?<![\d.])(\d{9,11}\.\d{1,9})(?![\d.])")
+UNIQUEID = re.compile(r"(?<![\d.])(\d{9,11}\.\d{1,9})(?!\d|\.\d)")
 
 
 def slin_rate(path: str) -> int | None:
