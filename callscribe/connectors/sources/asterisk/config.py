@@ -148,14 +148,6 @@ class AsteriskSourceConfig(SourceSettings):
         "machine's. Not needed when cdr.conf has usegmtime=yes: set 'UTC'.",
     )
 
-    @field_validator("recordings")
-    @classmethod
-    def _absolute(cls, folders: tuple[ConfigPath, ...]) -> tuple[ConfigPath, ...]:
-        relative = [str(folder) for folder in folders if not folder.is_absolute()]
-        if relative:
-            raise ValueError(f"must be absolute paths, not {', '.join(relative)}")
-        return folders
-
     @field_validator("path_map")
     @classmethod
     def _absolute_prefixes(cls, mapping: dict[str, str]) -> dict[str, str]:
