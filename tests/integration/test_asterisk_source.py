@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +24,7 @@ from panoramisk.message import Message
 
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.sources.asterisk import AsteriskSource, AsteriskSourceConfig
+from callscribe.connectors.sources.asterisk.link import plaintext_warning
 from callscribe.domain import Call, CallEvent, CallState, Speaker
 from callscribe.errors import FetchError
 from tests.standins.asterisk import RECORDINGS, SECRET, AmiServer, captured_messages
@@ -282,6 +285,53 @@ async def test_an_oversized_frame_drops_the_link_and_it_comes_back(
         await call(server.wait_logins, 2)
         await call(server.send, captured_messages())
         await run.until(lambda: len(run.events) == 5, "five calls")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, as a PBX admin makes one for AMI."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "ami.crt", folder / "ami.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=pbx", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_ami_over_tls_checks_the_certificate(
+    spool: Path, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with AmiServer(tls=context) as server:
+        async with running(settings(server, spool, tls=True, tls_ca=str(cert))) as run:
+            await call(server.wait_logins, 1)
+            await call(server.send, captured_messages())
+            await run.until(lambda: len(run.events) == 5, "five calls")
+        untrusted = settings(server, spool, tls=True)  # the system's CAs do not know it
+        async with running(untrusted) as run:
+            await run.until(
+                lambda: "CERTIFICATE_VERIFY_FAILED" in (run.source.link.status.last_error or ""),
+                "refusal",
+            )
+            assert not run.source.status().ready
+        assert server.logins == 1
+
+
+def test_plaintext_off_loopback_is_warned_about(spool: Path) -> None:
+    def warning(**more: Any) -> str | None:
+        return plaintext_warning(AsteriskSourceConfig.model_validate(
+            {"type": "asterisk", "username": "u", "secret": "s", "recordings": [str(spool)]} | more
+        ))  # fmt: skip
+
+    assert warning() is None
+    assert warning(host="10.1.2.3", tls=True) is None
+    assert "without TLS" in (warning(host="10.1.2.3") or "")
+    assert "and the secret" in (warning(host="pbx.lan", auth="plain") or "")
 
 
 async def test_a_user_with_write_rights_is_warned_about(

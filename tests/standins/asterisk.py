@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -149,7 +150,10 @@ class _Session(asyncio.Protocol):
 class AmiServer:
     """See the module docstring.  Use as a context manager."""
 
-    def __init__(self, username: str = "callscribe", secret: str = SECRET) -> None:
+    def __init__(
+        self, username: str = "callscribe", secret: str = SECRET, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.tls = tls
         self.username = username
         self.secret = secret
         self.refuse_login = False
@@ -172,7 +176,9 @@ class AmiServer:
         return self
 
     async def _start(self) -> asyncio.Server:
-        server = await self._loop.create_server(lambda: _Session(self), "127.0.0.1", 0)
+        server = await self._loop.create_server(
+            lambda: _Session(self), "127.0.0.1", 0, ssl=self.tls
+        )
         self.port = server.sockets[0].getsockname()[1]
         return server
 

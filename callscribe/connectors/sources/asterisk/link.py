@@ -35,7 +35,11 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from callscribe.connectors.sources.asterisk.config import AsteriskSourceConfig
-from callscribe.connectors.sources.asterisk.framing import FrameReader, FrameTooLarge
+from callscribe.connectors.sources.asterisk.framing import (
+    MAX_MESSAGE_BYTES,
+    FrameReader,
+    FrameTooLarge,
+)
 from callscribe.logmask import sanitize
 
 log = logging.getLogger(__name__)
@@ -145,6 +149,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def plaintext_warning(config: AsteriskSourceConfig) -> str | None:
+    """What to say when AMI is reached over the network without TLS (R-AMI-1)."""
+    if config.tls or is_loopback(config.host):
+        return None
+    secret = " and the secret" if config.auth == "plain" else ""
+    return (
+        f"AMI at {config.host} is reached without TLS: call events, with callers' numbers{secret}, "
+        "cross the network in plain text; enable tls (manager.conf tlsenable) or run "
+        "callscribe on the PBX"
+    )
+
+
 OnMessage = Callable[[Mapping[str, Any]], None]
 OnUp = Callable[[float | None], Awaitable[None]]
 
@@ -177,6 +193,9 @@ class AmiLink:
         self._checked_rights = False
 
     async def run(self) -> None:
+        warning = plaintext_warning(self.config)
+        if warning:
+            log.warning("source %s: %s", self.name, warning)
         while True:
             refused = False
             try:
@@ -215,7 +234,7 @@ class AmiLink:
             loop=loop,
             events="on",
             forgetable_actions=_OURS,
-            protocol_factory=lambda: _Protocol(self._heard, 64 * 1024),
+            protocol_factory=lambda: _Protocol(self._heard, MAX_MESSAGE_BYTES),
         )
         manager.register_event("*", self._dispatch)
         gap_from = self._last_heard_wall
@@ -279,12 +298,6 @@ class AmiLink:
 
     async def _warn_about_rights(self, manager: _Manager) -> None:
         config = self.config
-        if not config.tls and not is_loopback(config.host):
-            log.warning(
-                "source %s: AMI at %s is reached without TLS: call events%s cross the network "
-                "in plain text; enable tls (manager.conf tlsenable) or run callscribe on the PBX",
-                self.name, config.host, " and the secret" if config.auth == "plain" else "",
-            )  # fmt: skip
         try:
             async with asyncio.timeout(config.login_timeout_seconds):
                 listed = await _ask(manager, {"Action": "ListCommands"})

@@ -62,7 +62,8 @@ class AsteriskSource:
             if config.cdr_timezone
             else datetime.now().astimezone().tzinfo or UTC
         )
-        self._outbox: asyncio.Queue[CallEvent] | None = None
+        # Made here, not in run(): a run restarted after a failure keeps what was waiting.
+        self._outbox: asyncio.Queue[CallEvent] = asyncio.Queue()
         self._group: asyncio.TaskGroup | None = None
 
     @property
@@ -78,7 +79,6 @@ class AsteriskSource:
         )
 
     async def run(self, emit: Emit) -> None:
-        self._outbox = asyncio.Queue()
         async with asyncio.TaskGroup() as group:
             self._group = group
             group.create_task(self.link.run())
@@ -115,12 +115,10 @@ class AsteriskSource:
         return _with_plan(event, plan.on_side(Speaker.CLIENT))
 
     def _put(self, event: CallEvent) -> None:
-        assert self._outbox is not None  # noqa: S101 - set by run() before any event
         self._outbox.put_nowait(event)
 
     async def _deliver(self, emit: Emit) -> None:
         """Hand events to the store in order; a store that fails is retried, never skipped."""
-        assert self._outbox is not None  # noqa: S101
         while True:
             event = await self._outbox.get()
             while True:
