@@ -20,7 +20,11 @@ Headers = dict[str, str | list[str]]
 
 
 class FrameTooLarge(Exception):  # noqa: N818 - reads as what happened
-    """A message grew past the cap without ending."""
+    """A message grew past the cap without ending; ``complete``: the messages before it."""
+
+    def __init__(self, reason: str, complete: list[Headers] | None = None) -> None:
+        super().__init__(reason)
+        self.complete = complete or []
 
 
 class FrameReader:
@@ -46,7 +50,7 @@ class FrameReader:
         start = 0
         while (end := self._buffer.find(_END, max(start, self._searched))) >= 0:
             if end - start > self._max:
-                raise FrameTooLarge(f"an AMI message of over {self._max} bytes")
+                raise FrameTooLarge(f"an AMI message of over {self._max} bytes", messages)
             headers = parse_message(bytes(self._buffer[start:end]))
             if headers:
                 messages.append(headers)
@@ -55,7 +59,7 @@ class FrameReader:
         # Fed a byte at a time, a long message would otherwise be searched again and again.
         self._searched = max(0, len(self._buffer) - len(_END) + 1)
         if len(self._buffer) > self._max:
-            raise FrameTooLarge(f"an AMI message of over {self._max} bytes")
+            raise FrameTooLarge(f"an AMI message of over {self._max} bytes", messages)
         return messages
 
     def _take_banner(self) -> bool:

@@ -25,6 +25,7 @@ import logging
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,12 +40,15 @@ from callscribe.connectors.sources.asterisk.framing import (
     MAX_MESSAGE_BYTES,
     FrameReader,
     FrameTooLarge,
+    Headers,
 )
 from callscribe.logmask import sanitize
 
 log = logging.getLogger(__name__)
 
 REFUSED_LOGINS_BEFORE_SLOWING = 3
+SLICE = 50  # messages handled before the event loop gets a turn
+MAX_BACKLOG = 5_000  # messages received and not handled yet; past it, reading pauses
 # Actions that must never be sent again on a later connection (panoramisk re-sends
 # unanswered ones after FullyBooted).
 _OURS = ("ping", "login", "challenge", "listcommands", "logoff")
@@ -70,31 +74,65 @@ class LinkStatus:
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]
-    """panoramisk's protocol, fed by the bounded reader and unable to die of a message."""
+    """panoramisk's protocol, fed by the bounded reader and unable to die of a message.
+
+    Messages are handled in slices of :data:`SLICE` by a task, not all inside
+    ``data_received``: a burst of a thousand events would otherwise hold the event loop
+    for a tenth of a second.  A backlog past :data:`MAX_BACKLOG` pauses reading (TCP
+    pushes back on Asterisk) until it is worked off.
+    """
 
     def __init__(self, heard: Callable[[], None], max_message_bytes: int) -> None:
         super().__init__()
         self._heard = heard
         self._reader = FrameReader(max_message_bytes)
+        self._backlog: deque[Headers] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._paused = False
 
     def data_received(self, data: bytes) -> None:
         self._heard()
         try:
-            frames = self._reader.feed(data)
+            self._backlog.extend(self._reader.feed(data))
         except FrameTooLarge as exc:
             log.error("AMI: %s; this is not Asterisk speaking AMI, dropping the link", exc)
+            self._backlog.extend(exc.complete)
             self.transport.abort()
-            return
-        for headers in frames:
+        if len(self._backlog) > MAX_BACKLOG and not self._paused:
+            self.transport.pause_reading()
+            self._paused = True
+        if self._backlog and (self._worker is None or self._worker.done()):
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        while self._backlog:
+            for _ in range(min(SLICE, len(self._backlog))):
+                self._handle(self._backlog.popleft())
+            if self._paused and len(self._backlog) < MAX_BACKLOG // 2:
+                self._paused = False
+                if not self.transport.is_closing():
+                    self.transport.resume_reading()
+            await asyncio.sleep(0)
+
+    def _handle(self, headers: Headers) -> None:
+        try:
+            self.handle_message(Message(headers))
+        except Exception as exc:  # one bad message must not end the link
+            log.warning(
+                "AMI: ignored a message that could not be handled (%s: %s): %s",
+                type(exc).__name__,
+                sanitize(str(exc)),
+                sanitize(str(headers)[:300]),
+            )
+
+    async def finish(self) -> None:
+        """Handle what was received before the link closed, before a new one opens."""
+        if self._worker is not None:
             try:
-                self.handle_message(Message(headers))
-            except Exception as exc:  # one bad message must not end the link
-                log.warning(
-                    "AMI: ignored a message that could not be handled (%s: %s): %s",
-                    type(exc).__name__,
-                    sanitize(str(exc)),
-                    sanitize(str(headers)[:300]),
-                )
+                await self._worker
+            except asyncio.CancelledError:
+                self._worker.cancel()
+                raise
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -259,6 +297,8 @@ class AmiLink:
                 watchdog.cancel()
         finally:
             manager.close()
+            if isinstance(manager.protocol, _Protocol):
+                await manager.protocol.finish()
 
     async def _login(self, manager: _Manager) -> None:
         config = self.config
