@@ -63,28 +63,23 @@ class Metrics:
             registry=self.registry,
         )
 
-        self.source_up = Gauge(
+        self.source_up = self._gauge(
             "source_up",
             "1 while a running source is connected to its PBX (AMI logged in), else 0.",
-            ["source"],
-            namespace=NAMESPACE,
-            registry=self.registry,
+            "source",
         )
-        self.source_connects = Gauge(
+        self.source_connects = self._gauge(
             "source_connects",
             "Times a running source connected to its PBX since the daemon started; more "
             "than 1 means it reconnected.",
-            ["source"],
-            namespace=NAMESPACE,
-            registry=self.registry,
+            "source",
         )
-        self.source_state = Gauge(
+        self.source_state = self._gauge(
             "source_state",
             "The state of a running source's link (1 for the current one, e.g. "
             "'connected', 'connecting', 'down', 'login refused').",
-            ["source", "state"],
-            namespace=NAMESPACE,
-            registry=self.registry,
+            "source",
+            "state",
         )
         self._sources: Callable[[], Mapping[str, SourceStatus]] = dict
         self._states: dict[str, set[str]] = {}
@@ -95,6 +90,9 @@ class Metrics:
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(name, documentation, labels, namespace=NAMESPACE, registry=self.registry)
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, namespace=NAMESPACE, registry=self.registry)
 
     def webhook(self, source: str, status: int) -> None:
         """Count one answered webhook request."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import stat
 import struct
 from collections.abc import Callable, Collection, Mapping
 from contextlib import ExitStack
@@ -28,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from callscribe.connectors.sources.asterisk.plan import RecordingPlan, slin_rate
-from callscribe.connectors.spool import CHUNK, FetchedFile, Spool
-from callscribe.connectors.ssrf import RefusedError, open_inside, redact_url
+from callscribe.connectors.spool import CHUNK, FetchedFile, Spool, open_checked
+from callscribe.connectors.ssrf import redact_url
 from callscribe.domain import Speaker
 from callscribe.errors import AudioError, FetchError
 from callscribe.transcription.audio_header import HEAD_BYTES, WAV_UNKNOWN_LENGTH, sniff
@@ -109,19 +108,9 @@ class _Opened:
     @classmethod
     def at(cls, path: Path, reader: SpoolReader) -> _Opened:
         shown = _shown(path)
+        fd, real, size = open_checked(path, reader.roots, reader.max_bytes)
         try:
-            fd, real = open_inside(path, reader.roots)
-        except FileNotFoundError:
-            raise NotComplete(f"{shown}: no such file (yet)") from None
-        except OSError as exc:
-            raise FetchError(f"{shown}: cannot open ({exc.strerror})", retryable=False) from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise RefusedError(f"{shown} is not a regular file")
-            if info.st_size > reader.max_bytes:
-                raise RefusedError(f"{shown} has {info.st_size} bytes, over the limit")
-            return cls(fd, real, shown, info.st_size, _pcm(fd, path.name, info.st_size, shown))
+            return cls(fd, real, shown, size, _pcm(fd, path.name, size, shown))
         except BaseException:
             os.close(fd)
             raise
