@@ -242,6 +242,27 @@ async def test_a_dropped_link_reconnects_and_the_calls_that_ended_meanwhile_are_
     assert run.emitted == 5
 
 
+@pytest.mark.parametrize("files_before_reconnect", [True, False])
+async def test_a_call_that_began_while_the_link_was_down_finds_its_recording(
+    server: AmiServer, spool: Path, files_before_reconnect: bool
+) -> None:
+    messages = captured_messages()
+    async with running(settings(server, spool)) as run:
+        await call(server.wait_logins, 1)
+        await call(server.drop)
+        if files_before_reconnect:
+            write_recordings(spool, "1795303482.0")
+        await call(server.wait_logins, 2)
+        await call(server.send, messages[130:197])  # call 1 from its bridge on: no MixMonitor line
+        if not files_before_reconnect:
+            write_recordings(spool, "1795303482.0")
+        await run.until(lambda: "1795303482.0" in run.events, "call 1")
+    one = run.events["1795303482.0"]
+    assert one.raw["partial"] is True
+    assert one.recordings[0].channels == (Speaker.OPERATOR, Speaker.CLIENT)  # its leg files
+    assert one.client_number == "+79161234567"
+
+
 async def test_a_silent_link_is_dropped_by_the_watchdog(server: AmiServer, spool: Path) -> None:
     async with running(settings(server, spool)) as run:
         await call(server.wait_logins, 1)

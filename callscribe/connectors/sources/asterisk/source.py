@@ -4,7 +4,6 @@ spool.  See the package docstring for the parts, docs/sources/asterisk.md for th
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -20,10 +19,10 @@ from callscribe.connectors.sources.asterisk.config import AsteriskSourceConfig
 from callscribe.connectors.sources.asterisk.direction import DirectionRules
 from callscribe.connectors.sources.asterisk.files import NotComplete, SpoolReader
 from callscribe.connectors.sources.asterisk.link import AmiLink, LinkState
-from callscribe.connectors.sources.asterisk.plan import RecordingPlan, from_files
+from callscribe.connectors.sources.asterisk.plan import RecordingPlan, from_files, uniqueid_in
 from callscribe.connectors.sources.asterisk.report import call_event
 from callscribe.connectors.spool import FetchedFile
-from callscribe.domain import Call, CallEvent, RecordingRef, Speaker
+from callscribe.domain import Call, CallEvent
 from callscribe.errors import CallscribeError, FetchError
 
 log = logging.getLogger(__name__)
@@ -94,13 +93,13 @@ class AsteriskSource:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             for call in list(self.assembler.due(time.monotonic())):
+                if call.partial and call.plan is None:
+                    await self._find_recording(call)
                 event = call_event(self.name, call, self.rules)
-                if event is not None and call.partial and call.answered_at and not event.recordings:
-                    event = await self._with_found_recording(event, call)
                 if event is not None:
                     self._put(event)
 
-    async def _with_found_recording(self, event: CallEvent, call: OpenCall) -> CallEvent:
+    async def _find_recording(self, call: OpenCall) -> None:
         """A call that began while AMI was down: its MixMonitor line was missed, so its
         recording is looked for by the UNIQUEIDs in the file names."""
         keys = frozenset({call.linkedid, *call.channels})
@@ -108,11 +107,11 @@ class AsteriskSource:
         groups = await asyncio.to_thread(
             recovery.scan, self.config.recordings, since, time.time(), keys
         )
-        paths = [path for group in groups.values() if group.audio for path in group.paths]
-        if not paths:
-            return event
-        plan = from_files(paths, self.config.leg_suffixes, self.config.raw_stereo)
-        return _with_plan(event, plan.on_side(Speaker.CLIENT))
+        paths = [path for group in groups.values() for path in group.paths]
+        if paths:
+            call.plan = from_files(paths, self.config.leg_suffixes, self.config.raw_stereo)
+            call.recorded_uniqueid = uniqueid_in(paths[0])
+            call.recorded_audio = any(group.audio for group in groups.values())
 
     def _put(self, event: CallEvent) -> None:
         self._outbox.put_nowait(event)
@@ -171,7 +170,8 @@ class AsteriskSource:
                 if call.plan is None:  # its MixMonitor line was lost with the link
                     s = self.config
                     call.plan = from_files(group.paths, s.leg_suffixes, s.raw_stereo)
-                    call.recorded_uniqueid = call.linkedid
+                    call.recorded_uniqueid = key
+                    call.recorded_audio = group.audio
                 ended = datetime.fromtimestamp(group.newest, tz=UTC)
                 recovered += self._finish_orphan(call.linkedid, session, ended, group.audio)
                 continue
@@ -289,14 +289,6 @@ class AsteriskSource:
                 )
             previous = current
             await asyncio.sleep(self.config.recording_settle_seconds)
-
-
-def _with_plan(event: CallEvent, plan: RecordingPlan) -> CallEvent:
-    return dataclasses.replace(
-        event,
-        recordings=(RecordingRef(plan.location, plan.channels),),
-        raw={**event.raw, "recording": plan.to_raw()},
-    )
 
 
 def _clock(epoch: float) -> str:
