@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from panoramisk.message import Message
 
 from callscribe.connectors.sources.asterisk.calls import CallAssembler, Settings
@@ -352,3 +354,49 @@ def test_direction_rules(
     contexts: list[str], caller: str, dialled: str, direction: Direction
 ) -> None:
     assert RULES.direction(contexts, caller, dialled) is direction
+
+
+EVENT_NAMES = st.sampled_from(
+    ["Newchannel", "Newexten", "VarSet", "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave",
+     "Hangup", "Cdr", "Junk", ""]
+)  # fmt: skip
+IDS = st.sampled_from(["1.1", "1.2", "2.1", "", "x"]) | st.text(max_size=12)
+HEADERS = st.fixed_dictionaries(
+    {"Event": EVENT_NAMES, "Linkedid": IDS, "Uniqueid": IDS},
+    optional={
+        "UniqueID": IDS,
+        "DestUniqueid": IDS,
+        "Channel": st.text(max_size=30),
+        "DialStatus": st.sampled_from(["ANSWER", "NOANSWER", "", "weird"]),
+        "Application": st.sampled_from(["MixMonitor", "Dial"]),
+        "AppData": st.text(max_size=60),
+        "Variable": st.just("MIXMONITOR_FILENAME"),
+        "Value": st.text(max_size=40),
+        "ChanVariable": st.lists(st.text(max_size=40), max_size=3),
+        "Timestamp": st.sampled_from(["1700000000.5", "nan", "1e400", "x"]),
+        "Context": st.text(max_size=20),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HEADERS, max_size=60))
+def test_any_sequence_of_events_is_survived_and_reported(stream: list[dict[str, object]]) -> None:
+    calls, mono = assembler(cdr_wait=0.0), 0.0
+    for headers in stream:
+        mono += 1.0
+        calls.handle(Message(headers), T0, mono)
+    for call in calls.due(mono + 10**6):
+        call_event("pbx", call, RULES)  # must not raise
+    assert not calls.calls
+
+
+def test_one_call_cannot_hold_more_than_its_share_of_channels() -> None:
+    calls, clock = assembler(), Clock(step=0.0)
+    trunk, _ = freepbx_inbound("1700000800.1")
+    flood = [
+        event("Newchannel", Channel(f"Local/x-{n:08x};1", f"9.{n}", trunk.linkedid, "c", "s", "1"))
+        for n in range(1000)
+    ]
+    clock.feed(calls, [event("Newchannel", trunk), *flood])
+    assert len(calls.calls[trunk.linkedid].channels) == 256

@@ -26,6 +26,7 @@ Message = Mapping[str, object]
 MAX_OPEN_CALLS = 20_000
 MAX_REMEMBERED = 50_000
 MAX_CDRS_PER_CALL = 32
+MAX_CHANNELS_PER_CALL = 256  # a conference is far smaller; a looping dialplan is not
 
 
 def text(message: Message, key: str) -> str:
@@ -128,7 +129,9 @@ class CallAssembler:
         if not linkedid or not uniqueid or linkedid in self._done:
             return
         call = self._call(linkedid, now, mono, created=event == "Newchannel")
-        if call is None:
+        if call is None or (
+            uniqueid not in call.channels and len(call.channels) >= MAX_CHANNELS_PER_CALL
+        ):
             return
         call.last_event, call.session = mono, self.session
         channel = self._channel(call, uniqueid, message)
@@ -197,12 +200,13 @@ class CallAssembler:
         destination = text(message, "DestUniqueid")
         if destination and text(message, "Channel"):  # without a caller: an Originate
             callee = call.channels.get(destination)
-            if callee is None:
+            if callee is None and len(call.channels) < MAX_CHANNELS_PER_CALL:
                 callee = Channel(destination, name=text(message, "DestChannel"))
                 callee.exten = text(message, "DestExten")
                 call.channels[destination] = callee
                 self._by_uniqueid[destination] = call.linkedid
-            callee.dialled = True
+            if callee is not None:
+                callee.dialled = True
 
     def _dial_end(self, call: OpenCall, channel: Channel, message: Message, now: datetime) -> None:
         if not text(message, "Channel"):
