@@ -28,7 +28,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from panoramisk import Manager
@@ -68,7 +67,6 @@ class LoginRefused(Exception):  # noqa: N818 - what Asterisk said
 @dataclass(slots=True)
 class LinkStatus:
     state: LinkState = LinkState.CONNECTING
-    since: datetime | None = None
     connections: int = 0  # successful logins so far
     last_error: str | None = None
 
@@ -249,12 +247,10 @@ class AmiLink:
                 "source %s: AMI at %s:%d: %s; next try in %.0f s",
                 self.name, self.config.host, self.config.port, self.status.last_error, delay,
             )  # fmt: skip
-            self.status.state = LinkState.DOWN if not refused else LinkState.LOGIN_REFUSED
             await asyncio.sleep(delay)
 
     def _set(self, state: LinkState, error: str | None) -> None:
         self.status.state, self.status.last_error = state, error
-        self.status.since = datetime.now(UTC)
 
     def _heard(self) -> None:
         self._last_heard = time.monotonic()
