@@ -459,3 +459,27 @@ async def test_a_burst_of_ten_thousand_messages_is_worked_off_without_blocking(
         watcher.cancel()
         assert server.logins == 1
     assert max(lags) < 0.1, f"the event loop lagged {max(lags) * 1000:.0f} ms"
+
+
+async def test_a_followed_call_whose_end_was_lost_is_closed_by_its_cdr_row(
+    server: AmiServer, spool: Path, tmp_path: Path
+) -> None:
+    csv = tmp_path / "Master.csv"
+    async with running(settings(server, spool, cdr_csv=str(csv))) as run:
+        await call(server.wait_logins, 1)
+        await call(server.send, captured_messages()[73:128])  # call 2 rings the operator
+        await asyncio.sleep(0.5)
+        await call(server.drop)
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        csv.write_text(  # ... and nobody answers; no recording was ever written
+            f'"","+79031112233","s","lab-inbound","","Local/cl-wait@lab-client-00000002;1",'
+            f'"Local/op-noanswer@lab-operator-00000003;1","Dial","","{stamp}","","{stamp}",'
+            f'"20","0","NO ANSWER","DOCUMENTATION","1795303485.4",""\n'
+        )
+        await call(server.wait_logins, 2)
+        await run.until(lambda: "1795303485.4" in run.events, "call 2")
+    two = run.events["1795303485.4"]
+    assert two.raw["recovered"] == "cdr"
+    assert two.client_number == "+79031112233"  # from AMI, heard before the drop
+    assert two.operator_id == "op-noanswer"
+    assert two.recordings == ()

@@ -86,6 +86,7 @@ class OpenCall:
     plan: RecordingPlan | None = None
     recorded_uniqueid: str | None = None
     recorded_audio: bool = False  # its files hold audio: it was answered, whatever AMI said
+    recovered: str | None = None  # its end was not heard: how the gap's reconciliation knew
     cdrs: list[dict[str, str]] = field(default_factory=list)
 
     @property

@@ -52,6 +52,8 @@ def call_event(source: str, call: OpenCall, rules: DirectionRules) -> CallEvent 
         "partial": call.partial,
         "cdr": call.cdrs,
     }
+    if call.recovered:
+        raw["recovered"] = call.recovered
     if plan is not None:
         raw["recording"] = plan.to_raw()
     return CallEvent(

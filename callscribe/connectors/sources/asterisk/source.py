@@ -122,20 +122,23 @@ class AsteriskSource:
             event = await self._outbox.get()
             while True:
                 try:
-                    await emit(event)
+                    stored = await emit(event)
                     break
                 except CallscribeError as exc:
                     log.error(
                         "source %s: cannot store call %s yet: %s", self.name, event.external_id, exc
                     )
                     await asyncio.sleep(EMIT_RETRY_SECONDS)
-            log.info(
-                "source %s: call %s ended (%s, %s)",
-                self.name,
-                event.external_id,
-                "answered" if event.answered_at or event.recordings else "missed",
-                "recorded" if event.recordings else "no recording",
-            )
+            what = "recorded" if event.recordings else "missed or not recorded"
+            if not getattr(stored, "created", True):
+                log.debug("source %s: call %s was already known", self.name, event.external_id)
+            elif event.raw.get("recovered"):
+                log.warning(
+                    "source %s: call %s (%s) ended while AMI was not heard; recovered (%s)",
+                    self.name, event.external_id, what, event.raw["recovered"],
+                )  # fmt: skip
+            else:
+                log.info("source %s: call %s ended (%s)", self.name, event.external_id, what)
 
     # --- the gap -------------------------------------------------------------------------
 
@@ -160,9 +163,12 @@ class AsteriskSource:
     async def _reconcile(self, since: float, until: float, session: int) -> None:
         orphans = {c.linkedid: c.plan for c in self.assembler.calls.values() if c.session < session}
         finished, groups, rows = await asyncio.to_thread(self._look, since, until, orphans)
-        recovered = 0
+        log.debug(
+            "source %s: gap %s to %s: %d followed call(s) stopped, %d recording(s), %d CDR row(s)",
+            self.name, _clock(since), _clock(until), len(finished), len(groups), len(rows),
+        )  # fmt: skip
         for linkedid, (ended, audio) in finished.items():
-            recovered += self._finish_orphan(linkedid, session, ended, audio)
+            self._finish_orphan(linkedid, session, ended, audio, "files")
         cdr_calls = recovery.cdr_calls(rows)
         for key, group in groups.items():
             call = self.assembler.find(key)
@@ -173,60 +179,45 @@ class AsteriskSource:
                     call.recorded_uniqueid = key
                     call.recorded_audio = group.audio
                 ended = datetime.fromtimestamp(group.newest, tz=UTC)
-                recovered += self._finish_orphan(call.linkedid, session, ended, group.audio)
-                continue
-            if self.assembler.handed_over(key):
-                continue
-            rows_of = cdr_calls.pop(key, None)
-            described = (
-                recovery.cdr_call(self.name, key, rows_of, self.rules, self._zone)
-                if rows_of
-                else None
-            )
-            event = recovery.files_event(
-                self.name, group, described, self.config.leg_suffixes, self.config.raw_stereo
-            )
-            self.assembler.forget(key)
-            self._put(event)
-            recovered += 1
+                self._finish_orphan(call.linkedid, session, ended, group.audio, "files")
+            elif not self.assembler.handed_over(key):
+                rows_of = cdr_calls.pop(key, None)
+                described = (
+                    recovery.cdr_call(self.name, key, rows_of, self.rules, self._zone)
+                    if rows_of
+                    else None
+                )
+                s = self.config
+                self.assembler.forget(key)
+                self._put(
+                    recovery.files_event(self.name, group, described, s.leg_suffixes, s.raw_stereo)
+                )
         for key, rows_of in cdr_calls.items():
-            recovered += self._from_cdr(key, rows_of, session)
-        if recovered:
-            log.warning(
-                "source %s: %d call(s) ended while AMI was not heard (%s to %s); recovered",
-                self.name, recovered, _clock(since), _clock(until),
-            )  # fmt: skip
+            self._from_cdr(key, rows_of, session)
 
     def _finish_orphan(
-        self, linkedid: str, session: int, ended: datetime | None, audio: bool
-    ) -> int:
+        self, linkedid: str, session: int, ended: datetime | None, audio: bool, how: str
+    ) -> None:
         """Hand over a call last heard of before the gap, if it was not heard since."""
         call = self.assembler.calls.get(linkedid)
         if call is None or call.session >= session:
-            return 0
+            return
         call.ended_at = call.ended_at or ended
         call.recorded_audio = call.recorded_audio or audio
-        return self._hand_over_recovered(self.assembler.pop(linkedid))
+        call.recovered = how
+        event = call_event(self.name, self.assembler.pop(linkedid), self.rules)
+        if event is not None:
+            self._put(event)
 
-    def _from_cdr(self, key: str, rows: list[dict[str, str]], session: int) -> int:
+    def _from_cdr(self, key: str, rows: list[dict[str, str]], session: int) -> None:
         event = recovery.cdr_call(self.name, key, rows, self.rules, self._zone)
-        call = next(
-            (self.assembler.find(row.get("uniqueid", "")) for row in rows), None
-        ) or self.assembler.find(key)
+        found = (self.assembler.find(row.get("uniqueid", "")) for row in [*rows, {"uniqueid": key}])
+        call = next((c for c in found if c is not None), None)
         if call is not None:
-            return self._finish_orphan(call.linkedid, session, event.ended_at, audio=False)
-        if self.assembler.handed_over(key):
-            return 0
-        self.assembler.forget(key)
-        self._put(event)
-        return 1
-
-    def _hand_over_recovered(self, call: OpenCall) -> int:
-        event = call_event(self.name, call, self.rules)
-        if event is None:
-            return 0
-        self._put(event)
-        return 1
+            self._finish_orphan(call.linkedid, session, event.ended_at, False, "cdr")
+        elif not self.assembler.handed_over(key):
+            self.assembler.forget(key)
+            self._put(event)
 
     def _look(
         self, since: float, until: float, orphans: dict[str, RecordingPlan | None]
