@@ -44,6 +44,10 @@ from callscribe.connectors.sources.asterisk.framing import (
 from callscribe.logmask import sanitize
 
 log = logging.getLogger(__name__)
+# panoramisk's own chatter ("Sending awaiting actions" at every login) says nothing an
+# admin can act on; its warnings and errors still show.
+_PANORAMISK_LOG = logging.getLogger(f"{__name__}.panoramisk")
+_PANORAMISK_LOG.setLevel(logging.WARNING)
 
 REFUSED_LOGINS_BEFORE_SLOWING = 3
 SLICE = 50  # messages handled before the event loop gets a turn
@@ -268,6 +272,7 @@ class AmiLink:
             loop=loop,
             events="on",
             forgetable_actions=_OURS,
+            log=_PANORAMISK_LOG,
             protocol_factory=lambda: _Protocol(self._heard, MAX_MESSAGE_BYTES),
         )
         manager.register_event("*", self._dispatch)
