@@ -189,13 +189,19 @@ def test_readiness_and_metrics_show_the_ami_link(pbx: Pbx) -> None:
 
 
 def test_readiness_fails_while_asterisk_is_away(pbx: Pbx) -> None:
+    logins = pbx.ami.logins
+    pbx.ami.refuse_login = True  # the link dies, and Asterisk will not have us back yet
     pbx.ami.stall()
     wait_for(
         lambda: httpx.get(f"{pbx.daemon.url}/readyz", timeout=10).status_code == 503,
         30,
         "readyz to notice",
     )
-    pbx.ami.wait_logins(4)
+    assert httpx.get(f"{pbx.daemon.url}/readyz", timeout=10).json()["source pbx"] is False
+    metrics = httpx.get(f"{pbx.daemon.url}/metrics", timeout=10).text
+    assert 'callscribe_source_up{source="pbx"} 0.0' in metrics
+    pbx.ami.refuse_login = False
+    pbx.ami.wait_logins(logins + 1)
     wait_for(
         lambda: httpx.get(f"{pbx.daemon.url}/readyz", timeout=10).status_code == 200,
         30,

@@ -16,8 +16,8 @@ from callscribe.connectors.settings import SourceSettings
 # from-trunk / from-pstn (ext-did after them) and calls from phones through from-internal.
 FREEPBX_INBOUND = ("from-trunk", "from-pstn", "from-did-direct", "ext-did", "ext-did-0001",
                    "ext-did-0002", "from-external")  # fmt: skip
-FREEPBX_INTERNAL = ("from-internal", "from-internal-xfer", "ext-local", "from-internal-noxfer",
-                    "macro-dial-one", "from-queue")  # fmt: skip
+FREEPBX_INTERNAL = ("from-internal", "from-internal-xfer", "from-internal-noxfer",
+                    "ext-local")  # fmt: skip
 
 # cdr_csv's Master.csv with loguniqueid = yes and loguserfield = yes (cdr_csv.c's order).
 CDR_CSV_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
