@@ -84,6 +84,28 @@ class RunningSource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How a running source's link to its PBX is, for ``/readyz`` and ``/metrics``.
+
+    ``ready``: it can hear calls now.  ``state``: a word or two for people ("connected",
+    "login refused").  ``connects``: how many times it (re)connected since it started.
+    """
+
+    ready: bool
+    state: str
+    connects: int = 0
+
+
+@runtime_checkable
+class ReportingSource(Protocol):
+    """A running source that holds a link to its PBX (AMI) and can say how it is."""
+
+    name: str
+
+    def status(self) -> SourceStatus: ...
+
+
 @runtime_checkable
 class BackfillSource(Protocol):
     """A source whose vendor keeps a call history that ``callscribe backfill`` reads."""

@@ -24,6 +24,7 @@ from callscribe.connectors.sinks.tqm import TqmSink
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.connectors.sinks.usedesk import UsedeskSink, UsedeskSinkConfig
 from callscribe.connectors.sinks.webhook import WebhookSink, WebhookSinkConfig
+from callscribe.connectors.sources.asterisk import AsteriskSource, AsteriskSourceConfig
 from callscribe.connectors.sources.calltouch import CalltouchSource, CalltouchSourceConfig
 from callscribe.connectors.sources.directory import DirectorySource, DirectorySourceConfig
 from callscribe.connectors.sources.mango import MangoConfig, MangoSource
@@ -35,7 +36,8 @@ SourceConfig = Annotated[
     | DirectorySourceConfig
     | UisSourceConfig
     | CalltouchSourceConfig
-    | MangoConfig,
+    | MangoConfig
+    | AsteriskSourceConfig,
     Field(discriminator="type"),
 ]
 SinkConfig = Annotated[
@@ -90,6 +92,11 @@ SOURCES: Mapping[str, SourceKind] = {
         "Mango Office: signed notifications, recordings, past calls (docs/sources/mango.md)",
         MangoConfig,
         MangoSource,
+    ),
+    "asterisk": SourceKind(
+        "Asterisk, FreePBX, Issabel through AMI (docs/sources/asterisk.md)",
+        AsteriskSourceConfig,
+        AsteriskSource,
     ),
 }
 

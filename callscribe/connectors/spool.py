@@ -97,11 +97,10 @@ def _hardlink(fd: int, path: Path, target: Path) -> bool:
     return False
 
 
-def copy_local(
-    location: str, local_dirs: Collection[Path], max_bytes: int, dest_dir: Path
-) -> FetchedFile:
-    """Copy, or hardlink, a spool file into ``dest_dir``; runs in a thread."""
-    path = local_path(location)
+def open_checked(path: Path, local_dirs: Collection[Path], max_bytes: int) -> tuple[int, Path, int]:
+    """Open a spool file inside ``local_dirs``: (fd, real path, size).  A missing file is
+    retryable (not written yet); anything else that is not a regular file within
+    ``max_bytes`` is refused.  The caller closes the fd."""
     shown = redact_url(str(path))  # escaped: a file name can hold a line break
     try:
         fd, real = open_inside(path, local_dirs)
@@ -115,7 +114,20 @@ def copy_local(
             raise RefusedError(f"{shown} is not a regular file")
         if info.st_size > max_bytes:
             raise RefusedError(f"{shown} has {info.st_size} bytes, over the limit")
-        with Spool(dest_dir, max_bytes, shown, (fd, real)) as spool:
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, real, info.st_size
+
+
+def copy_local(
+    location: str, local_dirs: Collection[Path], max_bytes: int, dest_dir: Path
+) -> FetchedFile:
+    """Copy, or hardlink, a spool file into ``dest_dir``; runs in a thread."""
+    path = local_path(location)
+    fd, real, _ = open_checked(path, local_dirs, max_bytes)
+    try:
+        with Spool(dest_dir, max_bytes, redact_url(str(path)), (fd, real)) as spool:
             while chunk := os.read(fd, 16 * CHUNK):
                 spool.add(chunk)
             return spool.keep(path.name, None)

@@ -11,12 +11,13 @@ one: a test (or two daemons in one process) can create as many as it likes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from callscribe.connectors.base import SourceStatus
 from callscribe.store.base import JobKind, JobState
 
 NAMESPACE = "callscribe"
@@ -70,8 +71,36 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.source_up = self._gauge(
+            "source_up",
+            "1 while a running source is connected to its PBX (AMI logged in), else 0.",
+            "source",
+        )
+        self.source_connects = self._gauge(
+            "source_connects",
+            "Times a running source connected to its PBX since the daemon started; more "
+            "than 1 means it reconnected.",
+            "source",
+        )
+        self.source_state = self._gauge(
+            "source_state",
+            "The state of a running source's link (1 for the current one, e.g. "
+            "'connected', 'connecting', 'down', 'login refused').",
+            "source",
+            "state",
+        )
+        self._sources: Callable[[], Mapping[str, SourceStatus]] = dict
+        self._states: dict[str, set[str]] = {}
+
+    def watch_sources(self, statuses: Callable[[], Mapping[str, SourceStatus]]) -> None:
+        """Read the running sources' links afresh at every scrape."""
+        self._sources = statuses
+
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(name, documentation, labels, namespace=NAMESPACE, registry=self.registry)
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, namespace=NAMESPACE, registry=self.registry)
 
     def webhook(self, source: str, status: int) -> None:
         """Count one answered webhook request."""
@@ -121,4 +150,11 @@ class Metrics:
 
     def render(self) -> bytes:
         """Every metric in the Prometheus text exposition format."""
+        for name, status in self._sources().items():
+            self.source_up.labels(source=name).set(1 if status.ready else 0)
+            self.source_connects.labels(source=name).set(status.connects)
+            seen = self._states.setdefault(name, set())
+            seen.add(status.state)
+            for state in seen:  # a state left drops to 0 rather than keeping its 1
+                self.source_state.labels(source=name, state=state).set(state == status.state)
         return generate_latest(self.registry)

@@ -17,7 +17,9 @@ from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
 from callscribe.connectors.base import (
     JoiningSource,
+    ReportingSource,
     RunningSource,
+    SourceStatus,
     ThrottledSource,
     WebhookSource,
 )
@@ -75,6 +77,7 @@ class Runtime:
             doorbells=self.doorbells,
             links=self.links,
         )
+        self.metrics.watch_sources(self.source_statuses)
         self._stopping = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._services: list[asyncio.Task[None]] = []
@@ -217,6 +220,15 @@ class Runtime:
             "store": not self._stopping.is_set(),
             "model": self.engine is not None,
             "workers": all(not task.done() for task in self._workers),
+            **{f"source {name}": status.ready for name, status in self.source_statuses().items()},
+        }
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        """The links of the running sources that hold one (AMI)."""
+        return {
+            name: source.status()
+            for name, source in self.sources.items()
+            if isinstance(source, ReportingSource)
         }
 
     def status(self) -> str:
