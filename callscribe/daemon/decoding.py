@@ -13,8 +13,10 @@ import concurrent.futures
 import logging
 import multiprocessing
 import resource
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any, TypeVar
 
 from callscribe.domain import Speaker
 from callscribe.errors import AudioError, DecoderCrashError
@@ -23,6 +25,8 @@ from callscribe.native_stderr import native_stderr_to_log_for_good
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ADDRESS_SPACE_LIMIT = 4 << 30  # decoded audio of a 4-hour stereo call is ~1.8 GB
 # Files are bounded by AudioLimits before decoding (a 4-hour call decodes in well under a
@@ -69,21 +73,27 @@ class DecoderPool:
     async def decode(
         self, path: Path, channels: tuple[Speaker, Speaker], limits: AudioLimits
     ) -> CallAudio:
+        return await self.run(path.name, _decode, str(path), channels, limits)
+
+    async def run(self, name: str, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` on untrusted audio in a decoder process, under its limits;
+        ``name`` (the file's) is what errors speak of.  AudioError passes through; a
+        crash or a hang is a DecoderCrashError and the processes are replaced."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _decode, str(path), channels, limits)
+        future = loop.run_in_executor(self._pool, work, *args)
         try:
             return await asyncio.wait_for(future, self._time_limit)
         except AudioError:
             raise
         except TimeoutError:
-            self._restart(f"decoding {path.name} took longer than {self._time_limit:.0f} s")
+            self._restart(f"decoding {name} took longer than {self._time_limit:.0f} s")
             raise DecoderCrashError(
-                f"{path.name}: decoding did not finish within {self._time_limit:.0f} s"
+                f"decoding did not finish within {self._time_limit:.0f} s: {name}"
             ) from None
         except (BrokenProcessPool, MemoryError) as exc:
-            self._restart(f"the decoder process died on {path.name}")
+            self._restart(f"the decoder process died on {name}")
             raise DecoderCrashError(
-                f"{path.name}: the decoder crashed on this file ({type(exc).__name__})"
+                f"the decoder crashed on this file ({type(exc).__name__}): {name}"
             ) from None
 
     def _restart(self, why: str) -> None:

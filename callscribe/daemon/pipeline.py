@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from callscribe.daemon.recording_server import kept_file
 from callscribe.daemon.workers import Doorbell, settle_failure
 from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
+from callscribe.redaction.audio import silence_spans
+from callscribe.redaction.delivery import for_sink
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
@@ -194,6 +197,24 @@ class Pipeline:
             transcript = await self.store.transcript(job.call_id)
             context = await self._delivery_context(call, sink.name)
             try:
+                # Before the sink sees anything, so no sink can forget it.
+                transcript, context = await for_sink(
+                    sink.name,
+                    transcript,
+                    context,
+                    policy=self.settings.redaction.settings_for(sink.name),
+                    event=call.event,
+                    silence=self._silence,
+                )
+                if transcript is not None and transcript.redactions:
+                    kinds = sorted({r.kind for r in transcript.redactions})
+                    log.info(
+                        "call %d to %s: %d value(s) hidden (%s)",
+                        call.id,
+                        sink.name,
+                        len(transcript.redactions),
+                        ", ".join(kinds),
+                    )
                 remote_id = await sink.deliver(call, transcript, context)
             except CallscribeError as exc:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
@@ -202,6 +223,12 @@ class Pipeline:
             self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
             log.info("call %d delivered to %s", call.id, sink.name)
+
+    async def _silence(
+        self, source: Path, spans: Sequence[tuple[float, float]], target: Path
+    ) -> Path:
+        work = functools.partial(silence_spans, limits=self._limits())
+        return await self.decoder.run(source.name, work, source, list(spans), target)
 
     async def _delivery_context(self, call: Call, sink: str) -> DeliveryContext:
         (delivery,) = await self.store.deliveries(call_id=call.id, sink=sink)

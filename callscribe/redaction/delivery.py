@@ -10,27 +10,31 @@ original (the source's URL would play the card number); with the recording gone
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from callscribe.config.redaction import RedactionPolicy
 from callscribe.connectors.base import DeliveryContext
 from callscribe.domain import CallEvent, Transcript
-from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.redact import redact
-from callscribe.transcription.audio import AudioLimits
+
+Silence = Callable[[Path, Sequence[tuple[float, float]], Path], Awaitable[Path]]
+"""Writes a copy of a recording with the given spans silenced (``audio.silence_spans``);
+the daemon runs it in a decoder process, since the recording is untrusted audio."""
 
 
-def for_sink(
+async def for_sink(
     sink: str,
     transcript: Transcript | None,
     context: DeliveryContext,
     *,
     policy: RedactionPolicy,
     event: CallEvent,
-    limits: AudioLimits,
+    silence: Silence,
 ) -> tuple[Transcript | None, DeliveryContext]:
-    """The transcript and delivery context ``sink`` may see.  Blocking (silencing reads and
-    writes the recording): run it in a thread.  Raises ``AudioError`` when the recording
-    cannot be silenced; the delivery must then fail rather than send the original."""
+    """The transcript and delivery context ``sink`` may see.  Raises ``AudioError`` (or
+    what ``silence`` raises) when the recording cannot be silenced; the delivery must then
+    fail rather than send the original."""
     if transcript is None or not policy.enabled:
         return transcript, context
     redacted = redact(transcript, policy, event)
@@ -41,7 +45,5 @@ def for_sink(
         # "recording-": retention deletes it with the call's recording.
         name = f"recording-redacted-{sink}{context.recording.suffix}"
         spans = [(r.start, r.end) for r in redacted.redactions]
-        silenced = silence_spans(
-            context.recording, spans, context.recording.with_name(name), limits=limits
-        )
+        silenced = await silence(context.recording, spans, context.recording.with_name(name))
     return redacted, dataclasses.replace(context, recording=silenced, recording_url=None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import soundfile as sf
 from callscribe.config.redaction import RedactionPolicy, RedactionSettings
 from callscribe.connectors.base import DeliveryContext
 from callscribe.domain import CallEvent, Segment, Speaker, Transcript
+from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
 from callscribe.transcription.audio import AudioLimits
 
@@ -53,13 +55,19 @@ def policy(**settings: Any) -> RedactionPolicy:
     return RedactionSettings.model_validate(settings).settings_for("helpdesk")
 
 
+async def _silence(source: Path, spans: Sequence[tuple[float, float]], target: Path) -> Path:
+    return silence_spans(source, spans, target, limits=AudioLimits())
+
+
 def view(
     transcript: Transcript | None,
     context: DeliveryContext,
     chosen: RedactionPolicy,
     sink: str = "helpdesk",
 ) -> tuple[Transcript | None, DeliveryContext]:
-    return for_sink(sink, transcript, context, policy=chosen, event=EVENT, limits=AudioLimits())
+    return asyncio.run(
+        for_sink(sink, transcript, context, policy=chosen, event=EVENT, silence=_silence)
+    )
 
 
 def test_the_helpdesk_gets_the_card_hidden_and_silenced_and_no_link_to_the_original(
