@@ -219,6 +219,10 @@ async def test_a_ticket_whose_creation_went_unanswered_is_found_by_its_first_par
     assert len(usedesk.tickets) == 1
     assert attempts.progress["ticket_id"] == next(iter(usedesk.tickets))
     assert len(usedesk.requests("POST", "/create/ticket")) == 1
+    # Created, it is also the client's latest open ticket: not a reason to post part 1 again.
+    (ticket,) = usedesk.tickets
+    assert len(usedesk.comments(ticket)) == 1
+    assert usedesk.requests("POST", "/create/comment") == []
 
 
 async def test_a_refused_token_names_the_sink_and_api_token(usedesk: UsedeskStandIn) -> None:

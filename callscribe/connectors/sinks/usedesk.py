@@ -134,6 +134,10 @@ class UsedeskSink:
         )
         progress = Progress(context)
         ticket = progress.get("ticket_id")
+        if ticket is None and progress.get("posting") == "ticket":
+            # Before anything else: once created, that ticket is also the client's latest
+            # open one, and commenting on it as such would post part 1 a second time.
+            ticket = await self._ticket_with_part_1(call, context.key, progress)
         if ticket is None:
             ticket = await self._existing_ticket(call, progress)
         if ticket is None:
@@ -179,19 +183,15 @@ class UsedeskSink:
         progress: Progress,
     ) -> int:
         """A ticket whose first message is the first part of the comment (so that part is
-        posted); after a lost answer, the client's tickets are searched for it first."""
-        if progress.get("posting") == "ticket":
-            found = await self._ticket_with_part_1(call, key, progress)
-            if found is not None:
-                return found
-            if self.config.client_phone(call.event) is None:
-                log.warning(
-                    "sink %s: call %d: the last attempt to create its ticket did not finish "
-                    "and a call without a number cannot be looked for; if Usedesk created it "
-                    "anyway, the call now has two tickets",
-                    self.name,
-                    call.id,
-                )
+        posted)."""
+        if progress.get("posting") == "ticket" and self.config.client_phone(call.event) is None:
+            log.warning(
+                "sink %s: call %d: the last attempt to create its ticket did not finish "
+                "and a call without a number cannot be looked for; if Usedesk created it "
+                "anyway, the call now has two tickets",
+                self.name,
+                call.id,
+            )
         event = call.event
         number = self.config.client_phone(event)
         template = self.config.subject if transcript is not None else self.config.missed_subject
