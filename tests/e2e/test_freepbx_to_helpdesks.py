@@ -30,6 +30,8 @@ import httpx
 import pytest
 import soundfile as sf
 
+from callscribe.connectors.sinks.call_values import platform_id
+from callscribe.connectors.sinks.qolio import MAX_UID_CHARS
 from callscribe.domain import Segment, Speaker
 from callscribe.testing import Daemon, free_port, running, wait_for
 from tests.e2e.helpdesks import (
@@ -132,19 +134,25 @@ calls = "missed"
         staged.replace(target)
         return target
 
-    def uid(self, recording: Path) -> str:
-        """The call's id in Qolio: the source and the recording's identity."""
+    def external_id(self, recording: Path) -> str:
+        """The call's id at its source: the recording's identity."""
         info = recording.stat()
         relative = recording.relative_to(self.inbox).as_posix()
-        return f"freepbx-{relative}@{info.st_size}:{info.st_mtime_ns}"
+        return f"{relative}@{info.st_size}:{info.st_mtime_ns}"
 
-    def call_id(self, uid: str) -> int:
-        external_id = uid.removeprefix("freepbx-")
+    def call_id(self, external_id: str) -> int:
         ((call_id,),) = query(self.state, "SELECT id FROM calls WHERE external_id = ?", external_id)
         return int(call_id)
 
-    def delivered(self, uid: str) -> bool:
-        return delivered(self.state, uid.removeprefix("freepbx-"), PLATFORMS)
+    def delivered(self, external_id: str) -> bool:
+        return delivered(self.state, external_id, PLATFORMS)
+
+
+def qolio_uid(external_id: str) -> str:
+    """A folder call's id holds its path: Qolio gets a digest of it."""
+    uid = platform_id(f"freepbx-{external_id}", MAX_UID_CHARS)
+    assert "/" not in uid
+    return uid
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +171,10 @@ def test_a_dropped_freepbx_recording_reaches_each_platform_once_in_its_format(
     # FreePBX's inbound-route name has no extension: who answered comes in a sidecar.
     sidecar = '{"operator": {"id": "101", "name": "Иван Петров"}}'
     recording = world.drop(ANSWERED, sidecar)
-    uid = world.uid(recording)
+    external_id = world.external_id(recording)
+    uid = qolio_uid(external_id)
     wait_for(
-        lambda: world.delivered(uid),
+        lambda: world.delivered(external_id),
         180,
         f"three deliveries (log: {world.daemon.log})",
     )
@@ -214,7 +223,7 @@ def test_a_dropped_freepbx_recording_reaches_each_platform_once_in_its_format(
     assert okdesk_head == ["Расшифровка звонка"]  # the issue itself describes the call
     assert_heard_as_said(TRUTH, dialogue=okdesk_dialogue)
 
-    call_id = world.call_id(uid)
+    call_id = world.call_id(external_id)
     assert link.startswith(f"{world.daemon.url}/recordings/{call_id}/call-{call_id}.wav?")
     played = httpx.get(link, timeout=30)
     assert (played.status_code, played.headers["content-type"]) == (200, "audio/wav")
@@ -266,12 +275,13 @@ def test_a_kill_9_while_the_platforms_hold_their_answers_leaves_one_card_each(
     world.usedesk.hold_after("POST", "/create/ticket$")  # a new client: a new ticket
     world.okdesk.hold_after("POST", r"/api/v1/issues/\d+/comments")
     recording = world.drop(CRASHED)  # an outbound route's name: the extension is in it
-    uid = world.uid(recording)
+    external_id = world.external_id(recording)
+    uid = qolio_uid(external_id)
     platforms = (world.qolio, world.usedesk, world.okdesk)
     kill_while_held(world.daemon, platforms)
     release_and_restart(world.daemon, platforms)
     wait_for(
-        lambda: world.delivered(uid),
+        lambda: world.delivered(external_id),
         180,
         f"the deliveries after the restart (log: {world.daemon.log})",
     )

@@ -7,6 +7,7 @@ none of them documents the format it stores, so the format is a setting, never a
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -66,6 +67,18 @@ def field_value(event: CallEvent, path: str) -> Any:
             return None
         node = node[step]
     return node
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def platform_id(text: str, limit: int) -> str:
+    """An id for a platform that stores ours: ``text`` itself when it is short and plain,
+    else a stable digest of it.  Folder calls are ``path@size:mtime``, which a platform
+    may refuse or cut (none documents its limits) and which would show the file's path."""
+    if len(text) <= limit and _PLAIN_ID.fullmatch(text):
+        return text
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:limit]
 
 
 def remote_id(value: Any) -> int | None:

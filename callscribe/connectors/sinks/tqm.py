@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from callscribe.config import RenderSettings
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.http_status import check_response, sink_client, transport_error
 from callscribe.connectors.pacing import Pacer
+from callscribe.connectors.sinks.call_values import platform_id
 from callscribe.connectors.sinks.tqm_audio import MAX_SECONDS, mp3_available, tqm_audio
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.domain import Call, Direction, Speaker, Transcript
@@ -43,9 +43,7 @@ OPERATOR_LEFT = "left"
 
 def tqm_id(external_id: str) -> str:
     """The PBX's id when it fits TQM's 32 characters, else a stable digest of it."""
-    if len(external_id) <= MAX_ID_CHARS:
-        return external_id
-    return hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:MAX_ID_CHARS]
+    return platform_id(external_id, MAX_ID_CHARS)
 
 
 def tqm_value(
