@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(settings)
     paths: list[Path] = args.files
     with native_stderr_to_log():
-        failed = _transcribe(engine, paths, decode, fmt, args, redaction, limits)
+        failed = _transcribe(engine, paths, decode, fmt, args, redaction=redaction, limits=limits)
     if failed:
         print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -150,6 +150,7 @@ def _transcribe(
     decode: Callable[[Path], CallAudio],
     fmt: Format,
     args: argparse.Namespace,
+    *,
     redaction: RedactionPolicy | None,
     limits: AudioLimits,
 ) -> int:
