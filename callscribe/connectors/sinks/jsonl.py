@@ -13,6 +13,7 @@ from pydantic import Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.config.problems import Problem, writable_file
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
@@ -22,6 +23,11 @@ from callscribe.errors import SinkError
 class JsonlSinkConfig(ConfigModel):
     type: Literal["jsonl"]
     path: ConfigPath = Field(description="File the lines are appended to (created if missing).")
+
+    def problems_on_this_host(self) -> list[Problem]:
+        """The file must be writable, or creatable (``callscribe config validate``)."""
+        why = writable_file(self.path)
+        return [] if why is None else [Problem("path", why)]
 
 
 class JsonlSink:
