@@ -10,7 +10,7 @@ from callscribe.config.toml_text import dumps
 
 def test_tricky_values_read_back() -> None:
     data = {
-        "top": "line\nbreak \"quoted\" \\ tab\t del\x7f ё",
+        "top": 'line\nbreak "quoted" \\ tab\t del\x7f ё',
         "unset": None,
         "numbers": [1, 2.5, -0.0, 1e300],
         "table": {
