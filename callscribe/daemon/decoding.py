@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from callscribe.domain import Speaker
-from callscribe.errors import AudioError, DecoderCrashError
+from callscribe.errors import AudioError, DecoderCrashError, located
 from callscribe.logsetup import configure_logging
 from callscribe.native_stderr import native_stderr_to_log_for_good
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file
@@ -78,12 +78,12 @@ class DecoderPool:
         except TimeoutError:
             self._restart(f"decoding {path.name} took longer than {self._time_limit:.0f} s")
             raise DecoderCrashError(
-                f"{path.name}: decoding did not finish within {self._time_limit:.0f} s"
+                located(f"decoding did not finish within {self._time_limit:.0f} s", str(path))
             ) from None
         except (BrokenProcessPool, MemoryError) as exc:
             self._restart(f"the decoder process died on {path.name}")
             raise DecoderCrashError(
-                f"{path.name}: the decoder crashed on this file ({type(exc).__name__})"
+                located(f"the decoder crashed on this file ({type(exc).__name__})", str(path))
             ) from None
 
     def _restart(self, why: str) -> None:
