@@ -17,28 +17,14 @@ from prometheus_client.samples import Sample
 from callscribe import __version__
 from callscribe.testing import Daemon, FileServer, SinkServer, free_port, running, wait_for
 from tests.samples import SAMPLES
+from tests.unit.test_metrics import PROCESS, SERIES, value
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "metrics-token-0123456789abcdef"
 HEADERS = {"authorization": f"Bearer {TOKEN}"}
 
-TYPES = {
-    "callscribe_build_info": "gauge",
-    "callscribe_calls_received": "counter",
-    "callscribe_webhooks": "counter",
-    "callscribe_recording_download_seconds": "histogram",
-    "callscribe_transcription_seconds": "counter",
-    "callscribe_audio_seconds": "counter",
-    "callscribe_transcription_realtime_factor": "histogram",
-    "callscribe_deliveries": "counter",
-    "callscribe_delivery_latency_seconds": "histogram",
-    "callscribe_jobs": "gauge",
-    "callscribe_queue_lag_seconds": "gauge",
-    "process_cpu_seconds": "counter",
-    "process_resident_memory_bytes": "gauge",
-    "process_open_fds": "gauge",
-}
+TYPES = SERIES | PROCESS
 
 
 def config(state: Path, port: int, files: FileServer, sink: SinkServer, sources: list[str]) -> str:
@@ -71,12 +57,6 @@ def scrape(daemon: Daemon) -> tuple[dict[str, str], list[Sample]]:
     text = httpx.get(f"{daemon.url}/metrics", timeout=10).text
     families = list(text_string_to_metric_families(text))
     return {f.name: f.type for f in families}, [s for f in families for s in f.samples]
-
-
-def value(samples: list[Sample], name: str, **labels: str) -> float:
-    found = [s.value for s in samples if s.name == name and s.labels == labels]
-    assert len(found) == 1, f"{len(found)} series {name}{labels}"
-    return found[0]
 
 
 def post_call(daemon: Daemon, files: FileServer, call_id: str) -> None:

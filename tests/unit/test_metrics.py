@@ -17,6 +17,28 @@ from callscribe.store.base import JobKind, JobState
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
+# Every family of callscribe's own, with its type.
+SERIES = {
+    "callscribe_build_info": "gauge",  # an Info, as the text format carries it
+    "callscribe_calls_received": "counter",
+    "callscribe_webhooks": "counter",
+    "callscribe_recording_download_seconds": "histogram",
+    "callscribe_transcription_seconds": "counter",
+    "callscribe_audio_seconds": "counter",
+    "callscribe_transcription_realtime_factor": "histogram",
+    "callscribe_deliveries": "counter",
+    "callscribe_delivery_latency_seconds": "histogram",
+    "callscribe_jobs": "gauge",
+    "callscribe_queue_lag_seconds": "gauge",
+    "callscribe_source_api_paused_seconds": "gauge",
+}
+PROCESS = {
+    "process_cpu_seconds": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_open_fds": "gauge",
+}
+
+
 def scrape(metrics: Metrics) -> dict[str, tuple[str, list[Sample]]]:
     """Each family by name: its type and samples."""
     text = metrics.render().decode()
@@ -46,27 +68,13 @@ def test_series_types_and_no_created_twins() -> None:
     families = scrape(metrics)
 
     ours = {name: kind for name, (kind, _) in families.items() if name.startswith("callscribe")}
-    assert ours == {
-        "callscribe_build_info": "gauge",  # an Info, as the text format carries it
-        "callscribe_calls_received": "counter",
-        "callscribe_webhooks": "counter",
-        "callscribe_recording_download_seconds": "histogram",
-        "callscribe_transcription_seconds": "counter",
-        "callscribe_audio_seconds": "counter",
-        "callscribe_transcription_realtime_factor": "histogram",
-        "callscribe_deliveries": "counter",
-        "callscribe_delivery_latency_seconds": "histogram",
-        "callscribe_jobs": "gauge",
-        "callscribe_queue_lag_seconds": "gauge",
-        "callscribe_source_api_paused_seconds": "gauge",
-    }
+    assert ours == SERIES
     every_sample = [s.name for _, samples in families.values() for s in samples]
     assert not [name for name in every_sample if name.endswith("_created")]
 
     _, build = families["callscribe_build_info"]
     assert value(build, "callscribe_build_info", version=__version__, model="base") == 1.0
-    for name in ("process_cpu_seconds", "process_resident_memory_bytes", "process_open_fds"):
-        assert name in families, sorted(families)
+    assert {name: families[name][0] for name in PROCESS} == PROCESS
     _, rtf = families["callscribe_transcription_realtime_factor"]
     assert value(rtf, "callscribe_transcription_realtime_factor_count") == 1.0
     assert value(rtf, "callscribe_transcription_realtime_factor_bucket", le="0.1") == 1.0
