@@ -63,7 +63,7 @@ class Report:
 
 
 class Progress(Protocol):
-    def day_started(self, day: date) -> None: ...
+    def day_skipped(self, day: date) -> None: ...
     def call_seen(self, calls: Tally) -> None: ...
     def day_ended(self, day: date, tally: Tally, failure: str | None) -> None: ...
 
@@ -93,8 +93,8 @@ class Backfill:
         for day in days:
             if day in done:
                 self.report.skipped.append(day)
+                self.progress.day_skipped(day)
                 continue
-            self.progress.day_started(day)
             tally = Tally()
             try:
                 await self._read(day, tally)

@@ -216,7 +216,7 @@ def show_call(args: argparse.Namespace) -> int:
         print("Deliveries:")
         rows = [
             (d.sink, d.state.value, str(d.attempts), local_time(d.delivered_at),
-             clean(d.error, args, 80))
+             clean(d.error, args))  # the whole reason: the list shows its start
             for d in deliveries
         ]  # fmt: skip
         print_table(("SINK", "STATE", "ATTEMPTS", "DELIVERED", "ERROR"), rows, indent="  ")

@@ -15,18 +15,16 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from callscribe.config.base import ConfigModel
 from callscribe.config.daemon import DaemonSettings, RetentionSettings, RetrySettings
+from callscribe.config.problems import REFERENCES_ERROR, RouteNames, references
 from callscribe.config.redaction import RedactionSettings
 from callscribe.config.routes import Route
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
-
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class Settings(ConfigModel):
@@ -43,28 +41,14 @@ class Settings(ConfigModel):
 
     @model_validator(mode="after")
     def _names_and_routes(self) -> Settings:
-        problems = [
-            f"{kind}.{name}: names are lower-case letters, digits, '-' and '_'"
-            for kind, names in (("sources", self.sources), ("sinks", self.sinks))
-            for name in names
-            if not NAME.match(name)
-        ]
-        for index, route in enumerate(self.routes):
-            problems += [
-                f"routes[{index}].sources: no source named {name!r}"
-                for name in route.sources
-                if name not in self.sources
-            ]
-            problems += [
-                f"routes[{index}].sinks: no sink named {name!r}"
-                for name in route.sinks
-                if name not in self.sinks
-            ]
-        problems += [
-            f"redaction.sinks.{name}: no sink named {name!r}"
-            for name in self.redaction.sinks
-            if name not in self.sinks
-        ]
+        problems = references(
+            self.sources,
+            self.sinks,
+            [RouteNames(route.sources, route.sinks) for route in self.routes],
+            self.redaction.sinks,
+        )
         if problems:
-            raise ValueError("; ".join(problems))
+            # Validation (config/validation.py) reports these key by key instead.
+            joined = "; ".join(map(str, problems))
+            raise PydanticCustomError(REFERENCES_ERROR, "{problems}", {"problems": joined})
         return self

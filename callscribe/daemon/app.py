@@ -18,6 +18,7 @@ from pathlib import Path
 from callscribe import __version__
 from callscribe.config.loader import load_settings
 from callscribe.config.settings import Settings
+from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.runtime import Runtime
 from callscribe.daemon.systemd import Notifier, watchdog_loop
 from callscribe.errors import CallscribeError
@@ -51,7 +52,8 @@ async def serve(config_path: Path) -> int:
         stop = asyncio.Event()
         reload = asyncio.Event()
         _install_signals(stop, reload)
-        runtime = Runtime(settings, store, engine)
+        metrics = Metrics()  # one for the process: a reload keeps counting in it
+        runtime = Runtime(settings, store, engine, metrics)
         # The watchdog runs from the event loop for the whole life of the process, reload
         # included: systemd restarts us if the loop is ever blocked that long.
         # (a lambda, not runtime.status: a reload replaces ``runtime``)
@@ -80,7 +82,7 @@ async def serve(config_path: Path) -> int:
                 # retry (and a new listen address needs the old socket closed first).
                 await runtime.stop(settings.daemon.stop_timeout_seconds)
                 settings, engine = fresh
-                runtime = Runtime(settings, store, engine)
+                runtime = Runtime(settings, store, engine, metrics)
                 await runtime.start()
         finally:
             watchdog.cancel()

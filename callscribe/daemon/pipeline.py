@@ -81,6 +81,7 @@ class Pipeline:
             policy = self.fetch_policies.get(call.event.source, FetchPolicy())
             target = self.settings.daemon.recordings_dir / str(call.id)
             source = self.sources.get(call.event.source)
+            started = time.perf_counter()
             try:
                 if isinstance(source, FetchingSource):
                     fetched = await source.fetch_recording(call, self.fetcher, policy, target)
@@ -90,6 +91,7 @@ class Pipeline:
             except CallscribeError as exc:
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("fetch"))
                 continue
+            self.metrics.downloaded(call.event.source, time.perf_counter() - started)
             recording = Recording(
                 call.id, str(fetched.path), fetched.size, fetched.sha256, datetime.now(UTC)
             )
@@ -220,8 +222,8 @@ class Pipeline:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
                 continue
-            self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
+            self.metrics.delivered_call(sink.name, call)
             log.info("call %d delivered to %s", call.id, sink.name)
 
     async def _silence(

@@ -48,11 +48,15 @@ SOURCE_RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine) -> None:
+    def __init__(
+        self, settings: Settings, store: AsyncStore, engine: Engine, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine
-        self.metrics = Metrics()
+        # The daemon's, which outlives this runtime: counters go on across reloads.
+        self.metrics = metrics or Metrics()
+        self.metrics.configured(settings.transcription.model, settings.sources)
         self.doorbells = {kind: Doorbell() for kind in JobKind}
         self.sinks = {
             name: build_sink(name, config, settings.render)

@@ -145,20 +145,15 @@ async def settle_failure(
     reason = str(error)
     failures = max(1, job.attempts - job.stalls)  # stalls have their own cap (max_stalls)
     delay = policy.next_delay(failures, error.retry_after, rng) if error.retryable else None
+    # Reasons no longer name the sink (a delivery's row does); the log line must.
+    job_name = f"job {job.kind} {job.id} (call {job.call_id}" + (
+        f", to {job.sink})" if job.sink else ")"
+    )
     if delay is None:
         if error.retryable:
             reason = f"{reason} (gave up after {job.attempts} attempts)"
-        log.warning(
-            "job %s %d (call %d) failed for good: %s", job.kind, job.id, job.call_id, reason
-        )
+        log.warning("%s failed for good: %s", job_name, reason)
         await store.bury(job, reason)
     else:
-        log.info(
-            "job %s %d (call %d) will retry in %.0f s: %s",
-            job.kind,
-            job.id,
-            job.call_id,
-            delay,
-            reason,
-        )
+        log.info("%s will retry in %.0f s: %s", job_name, delay, reason)
         await store.retry(job, reason, datetime.now(UTC) + timedelta(seconds=delay))

@@ -94,13 +94,13 @@ def remote_id(value: Any) -> int | None:
     return int(text)
 
 
-def named_id(sink: str, event: CallEvent, path: str) -> int | None:
+def named_id(event: CallEvent, path: str) -> int | None:
     """The platform id (a ticket, an issue) the call names in the field ``path``; a value
     that is not an id is a dead letter naming the field."""
     try:
         return remote_id(field_value(event, path))
     except ValueError as exc:
-        raise SinkError(f"{sink}: call field {path}: {exc}", retryable=False) from None
+        raise SinkError(f"the call's {path} is not an id: {exc}", retryable=False) from None
 
 
 def phone(number: str | None, fmt: PhoneFormat, country_code: str) -> str | None:

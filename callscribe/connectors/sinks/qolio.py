@@ -126,7 +126,7 @@ class QolioSink:
         )
         if operator is None:
             raise SinkError(
-                f"{self.name}: the call names no operator and default_operator is not set; "
+                "the call names no operator and default_operator is not set; "
                 f"Qolio needs one (set [sinks.{self.name}] default_operator)",
                 retryable=False,
             )

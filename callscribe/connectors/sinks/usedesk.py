@@ -158,7 +158,7 @@ class UsedeskSink:
     async def _existing_ticket(self, call: Call, progress: Progress) -> int | None:
         """The ticket the call names, else the client's latest open one; saved.  The
         client found by phone is saved too, for a new ticket."""
-        named = named_id(self.name, call.event, self.config.ticket_field)
+        named = named_id(call.event, self.config.ticket_field)
         if named is not None:
             await progress.record(ticket_id=named)
             return named
@@ -263,7 +263,7 @@ class UsedeskSink:
         if isinstance(answer, Mapping) and answer.get("error"):
             # Usedesk may answer 200 with {"error": ...}: a refusal all the same.
             raise SinkError(
-                f"{self.name}: Usedesk refused {what}: {str(answer['error'])[:300]}",
+                f"Usedesk refused {what}: {str(answer['error'])[:300]}",
                 retryable=False,
             )
         if answer is None:
