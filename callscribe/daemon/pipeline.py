@@ -36,7 +36,7 @@ from callscribe.daemon.recording_server import kept_file
 from callscribe.daemon.workers import Doorbell, settle_failure
 from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
 from callscribe.transcription.batch import GROUP_AUDIO_SECONDS
@@ -61,7 +61,7 @@ class Decoded:
 @dataclass(frozen=True, slots=True)
 class Pipeline:
     settings: Settings
-    store: AsyncStore
+    store: AsyncStoreApi
     engine: Engine
     decoder: DecoderPool
     fetcher: RecordingFetcher

@@ -35,7 +35,7 @@ from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import CallParts, Ingested, JobKind, JobState
 from callscribe.store.codec import utc_now
 from callscribe.transcription.engine import Engine
@@ -46,7 +46,7 @@ SOURCE_RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine) -> None:
+    def __init__(self, settings: Settings, store: AsyncStoreApi, engine: Engine) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine

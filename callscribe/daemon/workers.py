@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from callscribe.errors import CallscribeError
 from callscribe.retry import RetryPolicy
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Doorbell:
 class Worker:
     def __init__(
         self,
-        store: AsyncStore,
+        store: AsyncStoreApi,
         kind: JobKind,
         handler: Handler,
         *,
@@ -134,7 +134,7 @@ class Worker:
 
 
 async def settle_failure(
-    store: AsyncStore,
+    store: AsyncStoreApi,
     job: Job,
     error: CallscribeError,
     policy: RetryPolicy,

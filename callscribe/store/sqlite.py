@@ -27,8 +27,8 @@ from callscribe.store import sqlite_jobs as q
 from callscribe.store.base import CallParts, Ingested, Job, JobKind, JobState, Limits
 from callscribe.store.codec import event_to_json, format_time, parse_time, utc_now
 from callscribe.store.migrations import migrate
+from callscribe.store.rows import parts_from_rows
 from callscribe.store.sqlite_admin import SqliteAdmin
-from callscribe.store.sqlite_reads import parts_from_rows
 from callscribe.transcription.render import to_json_dict
 
 __all__ = ["SqliteStore", "utc_now"]
