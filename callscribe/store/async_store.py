@@ -128,9 +128,7 @@ class AsyncStore:
     async def backfilled_days(self, source: str) -> set[date]:
         return await self.run(self.store.backfilled_days, source)
 
-    async def finish_backfill_day(
-        self, source: str, day: date, calls: int, new_calls: int
-    ) -> None:
+    async def finish_backfill_day(self, source: str, day: date, calls: int, new_calls: int) -> None:
         await self.run(self.store.finish_backfill_day, source, day, calls, new_calls)
 
     async def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:

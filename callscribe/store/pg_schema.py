@@ -13,13 +13,17 @@ commits in one transaction with its row (PostgreSQL's DDL is transactional).
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection
 
 from callscribe.errors import StoreError
 
-# Advisory lock keys are (LOCK_SPACE, n): 0 migrations, other n the running sources
-# (postgres_lock.py).  The space is "cs" in ASCII, away from other programs' keys.
+# Advisory locks of two keys: (LOCK_SPACE, MIGRATION_LOCK) while migrating,
+# (SOURCE_LOCK_SPACE, a hash of the name) while a node runs a source (postgres_lock.py).
+# The spaces are "cs" in ASCII and the next number, away from other programs' keys.
 LOCK_SPACE = 0x6373
+SOURCE_LOCK_SPACE = LOCK_SPACE + 1
 MIGRATION_LOCK = 0
 
 MIGRATIONS: tuple[str, ...] = (
@@ -132,7 +136,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(conn: AsyncConnection[object], name: str) -> None:
+async def migrate(conn: AsyncConnection[Any], name: str) -> None:
     """Bring the database up to :data:`SCHEMA_VERSION`; ``conn`` must be in autocommit
     mode (the lock is held across the migrations' own transactions)."""
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
@@ -151,13 +155,13 @@ async def migrate(conn: AsyncConnection[object], name: str) -> None:
             if target <= found:
                 continue
             async with conn.transaction():
-                await conn.execute(script.encode())  # several statements: simple protocol
+                await conn.execute(script)  # several statements: allowed without parameters
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (target,))
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
 
 
-async def schema_version(conn: AsyncConnection[object]) -> int:
+async def schema_version(conn: AsyncConnection[Any]) -> int:
     cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
     row = await cursor.fetchone()
-    return 0 if row is None else int(row[0])  # type: ignore[index]
+    return 0 if row is None else int(row[0])
