@@ -50,6 +50,8 @@ class BlockingStore:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def close(self) -> None:
+        if self._loop.is_closed():
+            return
         try:
             self._wait(self._store.aclose())
         finally:

@@ -13,9 +13,8 @@ commits in one transaction with its row (PostgreSQL's DDL is transactional).
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 
 from callscribe.errors import StoreError
 
@@ -136,7 +135,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(conn: AsyncConnection[Any], name: str) -> None:
+async def migrate(conn: AsyncConnection[DictRow], name: str) -> None:
     """Bring the database up to :data:`SCHEMA_VERSION`; ``conn`` must be in autocommit
     mode (the lock is held across the migrations' own transactions)."""
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
@@ -161,7 +160,9 @@ async def migrate(conn: AsyncConnection[Any], name: str) -> None:
         await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
 
 
-async def schema_version(conn: AsyncConnection[Any]) -> int:
-    cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+async def schema_version(conn: AsyncConnection[DictRow]) -> int:
+    cursor = await conn.execute(
+        "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"
+    )
     row = await cursor.fetchone()
-    return 0 if row is None else int(row[0])
+    return 0 if row is None else int(row["version"])
