@@ -62,7 +62,7 @@ class Decoded:
 class Pipeline:
     settings: Settings
     store: AsyncStoreApi
-    engine: Engine
+    engine: Engine | None  # None on a node without the transcribe role
     decoder: DecoderPool
     fetcher: RecordingFetcher
     fetch_policies: Mapping[str, FetchPolicy]  # by source name
@@ -115,6 +115,8 @@ class Pipeline:
     async def _recognise(self, group: Sequence[Decoded]) -> None:
         started = time.perf_counter()
         try:
+            if self.engine is None:
+                raise RecognitionError("this node has no model (no transcribe role)")
             transcripts = await asyncio.to_thread(
                 self.engine.transcribe_many, [item.audio for item in group]
             )

@@ -15,11 +15,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
+from callscribe.config.store import Role
 from callscribe.connectors.base import (
     JoiningSource,
     RunningSource,
     ThrottledSource,
     WebhookSource,
+    single_instance,
 )
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.registry import build_sink, build_source
@@ -46,7 +48,7 @@ SOURCE_RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: AsyncStoreApi, engine: Engine) -> None:
+    def __init__(self, settings: Settings, store: AsyncStoreApi, engine: Engine | None) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine
@@ -81,6 +83,7 @@ class Runtime:
         self._scheduler = AsyncIOScheduler()
         self._status = "starting"
         self._retention = RetentionTimer()  # housekeeping is frequent, purging need not be
+        self.roles = settings.node.roles
 
     def _fetch_policy(self, name: str) -> FetchPolicy:
         config: SourceSettings = self.settings.sources[name]
@@ -92,7 +95,7 @@ class Runtime:
         webhooks: Mapping[str, WebhookSource] = {
             name: source
             for name, source in self.sources.items()
-            if isinstance(source, WebhookSource)
+            if isinstance(source, WebhookSource) and Role.INTAKE in self.roles
         }
         app = create_app(
             sources=webhooks,
@@ -114,9 +117,10 @@ class Runtime:
                     "open, cross the network unencrypted; put an https proxy in front"
                 )
         for name, source in self.sources.items():
-            if isinstance(source, RunningSource):
-                self._spawn(self._services, self._keep_running(source), f"source-{name}")
-        self.decoder.warm()
+            if isinstance(source, RunningSource) and Role.SOURCES in self.roles:
+                self._spawn(self._services, self._run_source(source), f"source-{name}")
+        if Role.TRANSCRIBE in self.roles:
+            self.decoder.warm()
         self._start_workers()
         self._scheduler.add_job(self.housekeeping, "interval", seconds=daemon.sweep_seconds)
         self._scheduler.start()
@@ -139,16 +143,21 @@ class Runtime:
                 for _ in range(count)
             ]
 
-        fetchers = workers(JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers)
-        transcribers = workers(
-            JobKind.TRANSCRIBE,
-            self.pipeline.transcribe,
-            1,
-            batch=daemon.transcribe_batch,
-            upstream_busy=lambda: any(fetcher.busy for fetcher in fetchers),
-            gather_seconds=daemon.transcribe_gather_seconds,
-        )
-        deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
+        fetchers: list[Worker] = []
+        transcribers: list[Worker] = []
+        deliverers: list[Worker] = []
+        if Role.TRANSCRIBE in self.roles:
+            fetchers = workers(JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers)
+            transcribers = workers(
+                JobKind.TRANSCRIBE,
+                self.pipeline.transcribe,
+                1,
+                batch=daemon.transcribe_batch,
+                upstream_busy=lambda: any(fetcher.busy for fetcher in fetchers),
+                gather_seconds=daemon.transcribe_gather_seconds,
+            )
+        if Role.DELIVER in self.roles:
+            deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
         for worker in fetchers + transcribers + deliverers:
             self._spawn(self._workers, worker.run(self._stopping), worker.name)
 
@@ -214,8 +223,8 @@ class Runtime:
 
     def readiness(self) -> dict[str, bool]:
         return {
-            "store": not self._stopping.is_set(),
-            "model": self.engine is not None,
+            "store": not self._stopping.is_set() and self.store.ready(),
+            "model": self.engine is not None or Role.TRANSCRIBE not in self.roles,
             "workers": all(not task.done() for task in self._workers),
         }
 
@@ -247,6 +256,15 @@ class Runtime:
             + f"; dead: {sum(n for (_, state), n in counts.items() if state is JobState.DEAD)}"
         )
         await self._retention(self.store, self.settings)
+
+    async def _run_source(self, source: RunningSource) -> None:
+        """Run a source, on one node at a time when it must not run twice."""
+        if single_instance(source):
+            await self.store.run_exclusively(
+                f"source {source.name}", lambda: self._keep_running(source)
+            )
+        else:
+            await self._keep_running(source)
 
     async def _keep_running(self, source: RunningSource) -> None:
         failures = 0
