@@ -59,6 +59,7 @@ class PostgresCluster:
     password: str
     bin_dir: Path
     run_as: str | None
+    durable: bool
     _count: int = 0
 
     @classmethod
@@ -82,7 +83,7 @@ class PostgresCluster:
             (folder / "password").write_text(password)
             if run_as is not None:
                 os.chown(folder / "password", owner.pw_uid, owner.pw_gid)
-            cluster = cls(folder, free_port(), password, bin_dir, run_as)
+            cluster = cls(folder, free_port(), password, bin_dir, run_as, durable)
             cluster._init()
             cluster._start(durable)
         except BaseException:
@@ -150,12 +151,19 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}"')  # name made here, not given
         return self.url(name)
 
+    def stop_server(self) -> None:
+        """Stop the server, keeping its files (an outage); :meth:`start_server` again."""
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "--pgdata", str(self.folder / "data"),
+            "--mode", "immediate",
+            "stop",
+        )  # fmt: skip
+
+    def start_server(self) -> None:
+        self._start(self.durable)
+
     def stop(self) -> None:
         with contextlib.suppress(ClusterUnavailableError, subprocess.TimeoutExpired):
-            self._run(
-                str(self.bin_dir / "pg_ctl"),
-                "--pgdata", str(self.folder / "data"),
-                "--mode", "immediate",
-                "stop",
-            )  # fmt: skip
+            self.stop_server()
         shutil.rmtree(self.folder, ignore_errors=True)
