@@ -9,8 +9,9 @@ lost may have happened: running it again is safe, because every write is idempot
 checks that its claim still holds.
 
 **Readiness.** :meth:`PgDatabase.ready` is False from the first failure to reach the
-server until a query succeeds again; a background ping keeps it current when nothing
-else runs, and measures the server's clock.
+server until a query succeeds again; a ping on a connection of its own (a pool that is
+only busy is not an outage) keeps it current every few seconds and measures the
+server's clock.
 
 **Time.** Leases written by one node are read by the sweeper of another, so all nodes
 must agree on the time: the store's clock is this machine's UTC clock corrected by its
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from callscribe.errors import StoreError
 from callscribe.store.codec import utc_now
@@ -174,8 +175,11 @@ class PgDatabase:
 
         return await self.transaction(query)
 
-    async def measure_clock(self) -> None:
-        async with self._pool.connection() as conn:
+    async def measure_clock(self, conn: AsyncConnection[DictRow] | None = None) -> None:
+        """Measure the server's clock against ours (on ``conn``, or a pooled one)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = await stack.enter_async_context(self._pool.connection())
             before = time.time()
             cursor = await conn.execute("SELECT clock_timestamp() AS now")
             row = await cursor.fetchone()
@@ -192,16 +196,33 @@ class PgDatabase:
         self._offset = offset
 
     async def _keep_pinging(self) -> None:
+        """Readiness from a connection of its own: a pool that is merely busy is not an
+        unreachable server."""
+        conn: AsyncConnection[DictRow] | None = None
         while True:
             await asyncio.sleep(PING_SECONDS)
             try:
-                await self.measure_clock()
-            except psycopg.Error as exc:
+                if conn is None or conn.closed:
+                    conn = await AsyncConnection.connect(
+                        self.target.url,
+                        row_factory=dict_row,
+                        autocommit=True,
+                        **self.target.connect_kwargs(),
+                    )
+                async with asyncio.timeout(PING_SECONDS * 2):
+                    await self.measure_clock(conn)
+            except (psycopg.Error, TimeoutError) as exc:
                 self._failed(exc, 0, retry=True)
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.close()
+                conn = None
             else:
                 self._up()
 
-    def _failed(self, exc: psycopg.Error, attempt: int, retry: bool) -> None:
+    def _failed(self, exc: Exception, attempt: int, retry: bool) -> None:
+        if isinstance(exc, PoolTimeout):
+            return  # busy, or the server is away: the ping tells which
         lost = not isinstance(exc, psycopg.errors.TransactionRollback)
         if lost and self._ready:
             log.error(
