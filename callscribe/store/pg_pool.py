@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -62,7 +62,7 @@ class PgTarget:
     kept apart (never in the URL, so the URL can be logged)."""
 
     url: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

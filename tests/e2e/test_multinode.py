@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 
 from callscribe.domain import CallEvent, CallState
@@ -212,3 +213,50 @@ poll_seconds = 0.2
     assert took_over < 5.0  # POLL_SECONDS (2 s) after the dead node's session closed
     assert survivor.log.read_text().count("source spool runs on this node now") == 1
     print(f"\nthe directory source moved {took_over:.1f} s after kill -9")
+
+
+TOKEN = "multinode-token-0123456789abcdef"
+
+
+def test_while_the_database_is_away_webhooks_get_503_and_readyz_says_so(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    server = PostgresCluster.start()  # its own: this test stops it
+    cluster = Cluster(tmp_path, server, model_dir)
+    try:
+        node = cluster.daemon(
+            ["intake"],
+            f'[sources.pbx]\ntype = "generic"\ntoken = "{TOKEN}"\n',
+        )
+        node.start()
+
+        def post(external_id: str) -> httpx.Response:
+            return httpx.post(
+                f"{node.url}/hooks/pbx",
+                json={"id": external_id},
+                headers={"authorization": f"Bearer {TOKEN}"},
+                timeout=30,
+            )
+
+        assert post("before").status_code == 200
+        server.stop_server()
+        refused = post("during")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"]
+        ready = httpx.get(f"{node.url}/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.json()["store"] is False
+        server.start_server()
+        wait_for(
+            lambda: httpx.get(f"{node.url}/readyz", timeout=5).status_code == 200,
+            30,
+            "ready again",
+        )
+        assert post("during").status_code == 200  # the sender's retry
+        assert {c.event.external_id for c in cluster.store.calls()} == {"before", "during"}
+        log = node.log.read_text()
+        assert "PostgreSQL at 127.0.0.1" in log  # the outage was logged...
+        assert server.password not in log  # ...without the password (R-SEC-2)
+    finally:
+        cluster.close()
+        server.stop()
