@@ -199,26 +199,27 @@ class PgDatabase:
         """Readiness from a connection of its own: a pool that is merely busy is not an
         unreachable server."""
         conn: AsyncConnection[DictRow] | None = None
-        while True:
-            await asyncio.sleep(PING_SECONDS)
-            try:
-                if conn is None or conn.closed:
-                    conn = await AsyncConnection.connect(
-                        self.target.url,
-                        row_factory=dict_row,
-                        autocommit=True,
-                        **self.target.connect_kwargs(),
-                    )
-                async with asyncio.timeout(PING_SECONDS * 2):
-                    await self.measure_clock(conn)
-            except (psycopg.Error, TimeoutError) as exc:
-                self._failed(exc, 0, retry=True)
-                if conn is not None:
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.close()
-                conn = None
-            else:
-                self._up()
+        try:
+            while True:
+                await asyncio.sleep(PING_SECONDS)
+                try:
+                    if conn is None or conn.closed:
+                        conn = await AsyncConnection.connect(
+                            self.target.url,
+                            row_factory=dict_row,
+                            autocommit=True,
+                            **self.target.connect_kwargs(),
+                        )
+                    async with asyncio.timeout(PING_SECONDS * 2):
+                        await self.measure_clock(conn)
+                except (psycopg.Error, TimeoutError) as exc:
+                    self._failed(exc, 0, retry=True)
+                    await _close(conn)
+                    conn = None
+                else:
+                    self._up()
+        finally:
+            await _close(conn)
 
     def _failed(self, exc: Exception, attempt: int, retry: bool) -> None:
         if isinstance(exc, PoolTimeout):
@@ -245,6 +246,12 @@ class PgDatabase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ping
         await self._pool.close()
+
+
+async def _close(conn: AsyncConnection[DictRow] | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(psycopg.Error):
+            await conn.close()
 
 
 def _first_line(exc: BaseException) -> str:
