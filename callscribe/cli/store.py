@@ -59,15 +59,15 @@ class _Target(BaseModel):
 
 
 def migrate_to_postgres(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    source = settings.daemon.database_path
-    if not source.exists():
-        raise ConfigError(f"no SQLite database at {source} to copy ([daemon] state_dir)")
     try:
         url = StoreSettings(url=args.to).url
         secret = _Target.model_validate({"password": args.password}).password
     except ValidationError as exc:
         raise ConfigError(f"--to / --password: {plain_message(exc.errors()[0])}") from None
+    settings = load_settings(args.config)
+    source = settings.daemon.database_path
+    if not source.exists():
+        raise ConfigError(f"no SQLite database at {source} to copy ([daemon] state_dir)")
     assert url is not None  # noqa: S101 - --to is required
     target = PgTarget(url, None if secret is None else secret.reveal())
     print(f"copying {source} to {target.name}")
