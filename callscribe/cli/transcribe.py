@@ -138,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(settings)
     paths: list[Path] = args.files
     with native_stderr_to_log():
-        failed = _transcribe(engine, paths, decode, fmt, args, redaction, limits)
+        failed = _transcribe(
+            engine, paths, decode, fmt=fmt, args=args, redaction=redaction, limits=limits
+        )
     if failed:
         print(f"callscribe: {failed} of {len(paths)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -148,6 +150,7 @@ def _transcribe(
     engine: Engine,
     paths: list[Path],
     decode: Callable[[Path], CallAudio],
+    *,
     fmt: Format,
     args: argparse.Namespace,
     redaction: RedactionPolicy | None,
