@@ -24,8 +24,7 @@ from callscribe.config.settings import Settings
 from callscribe.connectors.base import BackfillSource
 from callscribe.connectors.registry import SOURCES, build_source
 from callscribe.errors import ConfigError
-from callscribe.store.async_store import AsyncStore
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store import opening
 
 FAILED = 1
 INTERRUPTED = 130
@@ -108,9 +107,16 @@ async def _run(
 ) -> None:
     path = settings.daemon.database_path
     with tempfile.TemporaryDirectory(prefix="callscribe-dry-run-") as scratch:
-        if args.dry_run and not path.exists():
-            path = Path(scratch) / "empty.db"  # no database yet: every call would be new
-        store = await AsyncStore.open(lambda: SqliteStore(path))
+        if args.dry_run and not settings.store.postgresql and not path.exists():
+            # No database yet: every call would be new.
+            settings = settings.model_copy(
+                update={
+                    "daemon": settings.daemon.model_copy(
+                        update={"database": Path(scratch) / "empty.db"}
+                    )
+                }
+            )
+        store = await opening.open_async_store(settings)
         try:
             backfill = Backfill(
                 source, store, settings.routes, zone, progress, report, args.dry_run

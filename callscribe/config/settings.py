@@ -7,6 +7,8 @@
 [retry]             # RetrySettings: waits between retries of each stage
 [retention]         # RetentionSettings: how long recordings and transcripts are kept
 [redaction]         # RedactionSettings: personal data hidden from what sinks receive
+[store]             # StoreSettings: SQLite (default) or PostgreSQL for several nodes
+[node]              # NodeSettings: this node's roles
 [sources.NAME]      # type = "generic" | "directory" | ...   (connectors/registry.py)
 [sinks.NAME]        # type = "jsonl" | "webhook" | ...
 [[routes]]          # which sources go to which sinks
@@ -23,6 +25,7 @@ from callscribe.config.daemon import DaemonSettings, RetentionSettings, RetrySet
 from callscribe.config.problems import REFERENCES_ERROR, RouteNames, references
 from callscribe.config.redaction import RedactionSettings
 from callscribe.config.routes import Route
+from callscribe.config.store import NodeSettings, StoreSettings
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
 
@@ -35,6 +38,8 @@ class Settings(ConfigModel):
     retry: RetrySettings = RetrySettings()
     retention: RetentionSettings = RetentionSettings()
     redaction: RedactionSettings = RedactionSettings()
+    store: StoreSettings = StoreSettings()
+    node: NodeSettings = NodeSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()

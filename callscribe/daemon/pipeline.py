@@ -39,7 +39,7 @@ from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
 from callscribe.transcription.batch import GROUP_AUDIO_SECONDS
@@ -64,8 +64,8 @@ class Decoded:
 @dataclass(frozen=True, slots=True)
 class Pipeline:
     settings: Settings
-    store: AsyncStore
-    engine: Engine
+    store: AsyncStoreApi
+    engine: Engine | None  # None on a node without the transcribe role
     decoder: DecoderPool
     fetcher: RecordingFetcher
     fetch_policies: Mapping[str, FetchPolicy]  # by source name
@@ -120,6 +120,8 @@ class Pipeline:
     async def _recognise(self, group: Sequence[Decoded]) -> None:
         started = time.perf_counter()
         try:
+            if self.engine is None:
+                raise RecognitionError("this node has no model (no transcribe role)")
             transcripts = await asyncio.to_thread(
                 self.engine.transcribe_many, [item.audio for item in group]
             )

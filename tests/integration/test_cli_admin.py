@@ -21,8 +21,8 @@ from callscribe.logmask import mask_phone
 from callscribe.store.base import JobKind, JobState
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.render import render
+from tests.integration.store_values import event
 from tests.integration.test_retention import CLIENT, add_call, take, transcript
-from tests.integration.test_store_sqlite import event
 
 MASKED = mask_phone(CLIENT)
 

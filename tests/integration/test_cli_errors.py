@@ -110,6 +110,25 @@ CASES = [
     Case(("deliveries", "--config", "{tmp}/missing.toml"), "missing.toml"),
     Case(("deliveries", "retry", "7", "--config", "{tmp}/typo.toml"), "listne"),
     Case(("deliveries", "--limit", "0"), "0 is not a positive number"),
+    Case(("store",), "ACTION"),
+    Case(("store", "migrate", "--config", "{tmp}/generic.toml"), "--to"),
+    Case(("store", "migrate", "--to", "mysql://u@h/db"), "postgresql://"),
+    Case(("store", "migrate", "--to", "postgresql://u:pw@h/db"), "[store] password"),
+    Case(
+        (
+            "store",
+            "migrate",
+            "--to",
+            "postgresql://u@h/db",
+            "--password",
+            "env:CALLSCRIBE_TEST_UNSET",
+        ),
+        "CALLSCRIBE_TEST_UNSET",
+    ),
+    Case(
+        ("store", "migrate", "--to", "postgresql://u@h/db", "--config", "{tmp}/generic.toml"),
+        "no SQLite database",
+    ),
 ]
 
 

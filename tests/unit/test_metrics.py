@@ -31,6 +31,9 @@ SERIES = {
     "callscribe_jobs": "gauge",
     "callscribe_queue_lag_seconds": "gauge",
     "callscribe_source_api_paused_seconds": "gauge",
+    "callscribe_source_up": "gauge",
+    "callscribe_source_connects": "gauge",
+    "callscribe_source_state": "gauge",
 }
 PROCESS = {
     "process_cpu_seconds": "counter",
