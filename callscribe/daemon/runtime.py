@@ -38,7 +38,7 @@ from callscribe.daemon.recording_server import RecordingEndpoint, kept_file
 from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent, CallPart
-from callscribe.errors import CallscribeError
+from callscribe.errors import CallscribeError, ConfigError
 from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import CallParts, Ingested, JobKind, JobState
 from callscribe.store.codec import utc_now
@@ -117,8 +117,10 @@ class Runtime:
             recordings=RecordingEndpoint(self.links, self._kept_recording) if self.links else None,
         )
         bound = asyncio.Event()
-        self._spawn(self._services, serve_http(app, daemon.host, daemon.port, ready=bound), "http")
-        await bound.wait()
+        http = self._spawn(
+            self._services, serve_http(app, daemon.host, daemon.port, ready=bound), "http"
+        )
+        await _listening(http, bound, daemon.listen)
         log.info("listening on %s", daemon.listen)
         if daemon.public_url is not None:
             log.info("recording links are given as %s/recordings/...", daemon.public_url)
@@ -318,8 +320,31 @@ class Runtime:
 
     def _spawn(
         self, bag: list[asyncio.Task[None]], work: Coroutine[Any, Any, None], name: str
-    ) -> None:
-        bag.append(asyncio.create_task(work, name=name))
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        bag.append(task)
+        return task
+
+
+async def _listening(server: asyncio.Task[None], bound: asyncio.Event, listen: str) -> None:
+    """Returns once the webhook server listens; a server that could not bind ends the
+    start with the reason, where waiting for ``bound`` alone would hang unserved forever
+    (and deaf to SIGTERM, which only stops a started runtime)."""
+    waiter = asyncio.create_task(bound.wait())
+    try:
+        await asyncio.wait((server, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if bound.is_set():
+        return
+    try:
+        server.result()
+    except OSError as exc:
+        raise ConfigError(
+            f"[daemon] listen = {listen!r}: cannot listen there ({exc}); is another "
+            "program, or another callscribe, using that port?"
+        ) from exc
+    raise ConfigError(f"[daemon] listen = {listen!r}: the webhook server ended before listening")
 
 
 async def _cancel(tasks: Any) -> None:
