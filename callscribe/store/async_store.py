@@ -92,9 +92,13 @@ class AsyncStore:
         await self.run(self.store.complete_fetch, job, recording)
 
     async def complete_transcribe(
-        self, job: Job, transcript: Transcript, sinks: Sequence[str]
+        self,
+        job: Job,
+        transcript: Transcript,
+        sinks: Sequence[str],
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        await self.run(self.store.complete_transcribe, job, transcript, sinks)
+        await self.run(self.store.complete_transcribe, job, transcript, sinks, settings)
 
     async def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
         await self.run(self.store.queue_deliveries, call_id, sinks)
@@ -103,9 +107,9 @@ class AsyncStore:
         await self.run(self.store.complete_delivery, job, remote_id)
 
     async def save_delivery_progress(
-        self, call_id: int, sink: str, progress: Mapping[str, Any]
+        self, call_id: int, sink: str, progress: Mapping[str, Any], version: int = 1
     ) -> None:
-        await self.run(self.store.save_delivery_progress, call_id, sink, progress)
+        await self.run(self.store.save_delivery_progress, call_id, sink, progress, version)
 
     async def revive_delivery(self, call_id: int, sink: str) -> bool:
         return await self.run(self.store.revive_delivery, call_id, sink)
@@ -130,8 +134,8 @@ class AsyncStore:
     async def recording(self, call_id: int) -> Recording | None:
         return await self.run(self.store.recording, call_id)
 
-    async def transcript(self, call_id: int) -> Transcript | None:
-        return await self.run(self.store.transcript, call_id)
+    async def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
+        return await self.run(self.store.transcript, call_id, version)
 
     async def deliveries(
         self,

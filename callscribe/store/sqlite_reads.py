@@ -11,9 +11,17 @@ from typing import Any
 
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
 from callscribe.errors import StoreError
-from callscribe.store.base import CallFacts, CallParts, Job, JobKind, JobState
+from callscribe.store.base import (
+    CallFacts,
+    CallParts,
+    Job,
+    JobKind,
+    JobState,
+    TranscriptVersion,
+)
 from callscribe.store.codec import event_from_json, format_time, parse_time
 from callscribe.store.sqlite_jobs import job_from_row
+from callscribe.store.sqlite_versions import VERSIONS_SQL, version_from_row
 from callscribe.transcription.render import from_json_dict
 
 
@@ -35,7 +43,7 @@ class SqliteReads:
         rows = self._select("SELECT * FROM calls WHERE id = ?", (call_id,))
         if not rows:
             raise KeyError(f"no call with id {call_id}")
-        return _call(rows[0])
+        return call_from_row(rows[0])
 
     def recording(self, call_id: int) -> Recording | None:
         """The recording fetched for the call; its file may be gone (see call_facts)."""
@@ -51,9 +59,19 @@ class SqliteReads:
             fetched_at=parse_time(row["fetched_at"]),
         )
 
-    def transcript(self, call_id: int) -> Transcript | None:
-        rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
+    def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
+        if version is None:
+            rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
+        else:
+            rows = self._select(
+                "SELECT document FROM transcripts WHERE call_id = ? AND version = ? UNION ALL"
+                " SELECT document FROM transcript_versions WHERE call_id = ? AND version = ?",
+                (call_id, version, call_id, version),
+            )
         return from_json_dict(json.loads(rows[0][0])) if rows else None
+
+    def transcript_versions(self, call_id: int) -> list[TranscriptVersion]:
+        return [version_from_row(row) for row in self._select(VERSIONS_SQL, (call_id, call_id))]
 
     def deliveries(
         self,
@@ -64,7 +82,8 @@ class SqliteReads:
         """Deliveries by call and sink; each filter given narrows the list."""
         rows = self._select(
             "SELECT * FROM deliveries WHERE (? IS NULL OR call_id = ?)"
-            " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?) ORDER BY call_id, sink",
+            " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?)"
+            " ORDER BY call_id, sink, version",
             (call_id, call_id, _value(state), _value(state), sink, sink),
         )
         return [_delivery(row) for row in rows]
@@ -78,7 +97,7 @@ class SqliteReads:
             " ORDER BY received_at DESC, id DESC LIMIT ?",
             (_value(state), _value(state), source, source, limit),
         )
-        return [_call(row) for row in rows]
+        return [call_from_row(row) for row in rows]
 
     def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]:
         """Transcript duration, recording purge time and number of deliveries of these
@@ -138,7 +157,9 @@ class SqliteReads:
         value = rows[0][0]
         return None if value is None else parse_time(value)
 
-    def _select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _select(
+        self, sql: str, params: tuple[Any, ...] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -150,7 +171,7 @@ def _value(member: CallState | DeliveryState | JobState | JobKind | None) -> str
     return None if member is None else member.value
 
 
-def _call(row: sqlite3.Row) -> Call:
+def call_from_row(row: sqlite3.Row) -> Call:
     return Call(
         id=row["id"],
         event=event_from_json(row["event"]),
@@ -185,5 +206,6 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         remote_id=row["remote_id"],
         error=row["error"],
         delivered_at=None if delivered is None else parse_time(delivered),
+        version=row["version"],
         progress=json.loads(row["progress"]),
     )

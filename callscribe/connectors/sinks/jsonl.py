@@ -14,7 +14,7 @@ from pydantic import Field
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, ConfigPath
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.sinks.payload import call_document
+from callscribe.connectors.sinks.payload import delivery_document
 from callscribe.domain import Call, Transcript
 from callscribe.errors import SinkError
 
@@ -39,7 +39,8 @@ class JsonlSink:
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
     ) -> str | None:
         key = context.key
-        line = json.dumps(call_document(call, transcript, key, self._labels), ensure_ascii=False)
+        document = delivery_document(call, transcript, context, self._labels)
+        line = json.dumps(document, ensure_ascii=False)
         async with self._lock:
             try:
                 await asyncio.to_thread(self._append, key, line)

@@ -133,7 +133,8 @@ class UsedeskSink:
             markup="html",
         )
         progress = Progress(context)
-        ticket = progress.get("ticket_id")
+        # A newer transcript goes to the ticket the earlier one went to.
+        ticket = progress.get("ticket_id") or (context.revises or {}).get("ticket_id")
         if ticket is None:
             ticket = await self._existing_ticket(call, progress)
         if ticket is None:
