@@ -359,6 +359,9 @@ def _not_redoable(conn: sqlite3.Connection, run_id: int, call_id: int, now: str)
         return "the call was deleted"
     if call[0] not in REDOABLE:
         return _NOT_REDOABLE.get(CallState(call[0]), f"the call is {call[0]}")
+    recorded = conn.execute("SELECT 1 FROM recordings WHERE call_id = ?", (call_id,)).fetchone()
+    if recorded is None:  # a missed call, delivered as such
+        return _NOT_REDOABLE[CallState.NO_RECORDING]
     busy = conn.execute(
         "SELECT 1 FROM jobs WHERE call_id = ? AND kind IN (?, ?)"
         " AND state IN ('queued', 'running')",
