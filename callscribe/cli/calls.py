@@ -104,17 +104,22 @@ def add_common(parser: argparse.ArgumentParser, *, inherited: bool = False) -> N
 def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, SqliteStore]]:
     """The settings and the service's database, closed afterwards; never creates one."""
     settings = load_settings(args.config)
+    store = SqliteStore(database_path(settings))
+    try:
+        yield settings, store
+    finally:
+        store.close()
+
+
+def database_path(settings: Settings) -> Path:
+    """The service's database; ConfigError when there is none (commands never create one)."""
     path = settings.daemon.database_path
     if not path.exists():
         raise ConfigError(
             f"no database at {path}: the service has not run with this configuration yet, "
             "or [daemon] state_dir / database point elsewhere"
         )
-    store = SqliteStore(path)
-    try:
-        yield settings, store
-    finally:
-        store.close()
+    return path
 
 
 def clean(text: str | None, args: argparse.Namespace, width: int | None = None) -> str:

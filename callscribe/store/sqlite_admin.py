@@ -55,8 +55,7 @@ class SqliteAdmin(SqliteReads):
                 (DeliveryState.PENDING.value, call_id, sink, DeliveryState.DEAD.value),
             )
             lowest = conn.execute(
-                "SELECT min(version) FROM deliveries WHERE call_id = ? AND sink = ?"
-                " AND state = ?",
+                "SELECT min(version) FROM deliveries WHERE call_id = ? AND sink = ? AND state = ?",
                 (call_id, sink, DeliveryState.PENDING.value),
             ).fetchone()[0]
             _requeue(conn, JobKind.DELIVER, call_id, sink, now, version=int(lowest))

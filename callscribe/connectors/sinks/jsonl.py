@@ -4,6 +4,7 @@ tool that tails files."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -63,6 +64,8 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
+            # `callscribe purge` rewrites the file under this lock (erasure.scrub_jsonl).
+            fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             # A crash mid-write leaves a line without its newline; start a fresh one.
             torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
