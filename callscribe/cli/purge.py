@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from callscribe.cli.calls import database_path, print_table
+from callscribe.cli.common import database_path, print_table
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.erasure import Erasure, erase_calls, purge_recordings

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from callscribe.cli import main
-from callscribe.cli.calls import local_time
+from callscribe.cli.common import local_time
 from callscribe.config import RenderSettings
 from callscribe.domain import CallState, DeliveryState
 from callscribe.logmask import mask_phone
