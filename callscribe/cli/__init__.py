@@ -16,7 +16,20 @@ from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import backfill, calls, config, deliveries, model, purge, routes, run, sources, transcribe
+from . import (
+    backfill,
+    calls,
+    config,
+    deliveries,
+    import_,
+    model,
+    purge,
+    retranscribe,
+    routes,
+    run,
+    sources,
+    transcribe,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,6 +43,8 @@ SUBCOMMANDS = (
     routes,
     backfill,
     sources,
+    retranscribe,
+    import_,
     purge,
 )
 

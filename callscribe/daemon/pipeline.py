@@ -35,7 +35,7 @@ from callscribe.daemon.links import RecordingLinks
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.recording_server import kept_file
 from callscribe.daemon.workers import Doorbell, settle_failure
-from callscribe.domain import Call, Delivery, DeliveryState, Recording, Speaker
+from callscribe.domain import Call, CallEvent, Delivery, DeliveryState, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
@@ -167,7 +167,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             audio = await self.decoder.decode(
-                Path(recording.path), channels_of(call, self.settings), self._limits()
+                Path(recording.path), channels_of(call.event, self.settings), self._limits()
             )
         except CallscribeError as exc:
             await settle_failure(self.store, job, exc, self.settings.retry.policy("transcribe"))
@@ -243,7 +243,7 @@ class Pipeline:
             recording_url=recording_link(
                 call, self.settings.sources.get(call.event.source), kept, self.links
             ),
-            channels=channels_of(call, self.settings),
+            channels=channels_of(call.event, self.settings),
             version=version,
             revises=revised(earlier),
         )
@@ -258,11 +258,11 @@ def revised(earlier: Sequence[Delivery]) -> Mapping[str, Any] | None:
     return max(delivered or earlier, key=lambda d: d.version).progress
 
 
-def channels_of(call: Call, settings: Settings) -> tuple[Speaker, Speaker]:
+def channels_of(event: CallEvent, settings: Settings) -> tuple[Speaker, Speaker]:
     """Who is on the left and right of the call's recording: the recording's own map,
     else its source's, else ``[transcription] channels``."""
-    recordings = call.event.recordings
-    source = settings.sources.get(call.event.source)
+    recordings = event.recordings
+    source = settings.sources.get(event.source)
     return (
         (recordings[0].channels if recordings else None)
         or (source.channels if source else None)

@@ -417,6 +417,15 @@ class Store(Protocol):
     def retranscribe_items(self, run_id: int) -> list[RetranscribeItem]:
         """The run's calls, in call id order."""
 
+    def retranscribe_run(self, key: str) -> RetranscribeRun | None:
+        """The run asked with ``key`` (``created`` False), None when there is none."""
+
+    def retranscribe_obstacles(self, run_id: int | None, call_ids: Sequence[int]) -> dict[int, str]:
+        """Why each of these calls cannot be transcribed again now, by call id (the calls
+        that can are left out): the reasons :meth:`claim_retranscribe` skips a call for,
+        without claiming anything (``run_id``: the run asking, whose own holds do not
+        count; None for a run not started yet)."""
+
     def retranscribe_speed(self, model: str) -> float | None:
         """Seconds of audio per second of work of the runs with this model (all runs
         together), None when none did any: what ``--dry-run`` estimates with."""

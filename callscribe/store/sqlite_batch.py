@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from callscribe.store.base import (
     RetranscribeItem,
     RetranscribeRun,
 )
-from callscribe.store.codec import event_to_json
+from callscribe.store.codec import event_to_json, format_time
 from callscribe.store.sqlite_admin import SqliteAdmin
 from callscribe.store.sqlite_reads import call_from_row
 from callscribe.store.sqlite_versions import store_transcript
@@ -50,6 +50,8 @@ def sql_time(moment: datetime) -> str:
 
 class SqliteBatch(SqliteAdmin):
     """Finding calls, retranscribe runs and imports."""
+
+    _clock: Callable[[], datetime]  # the store's clock (SqliteStore)
 
     def find_calls(self, where: CallFilter, limit: int | None = None) -> list[Call]:
         params = {
@@ -238,6 +240,22 @@ class SqliteBatch(SqliteAdmin):
             )
             for row in rows
         ]
+
+    def retranscribe_run(self, key: str) -> RetranscribeRun | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id FROM retranscribe_runs WHERE key = ?", (key,)
+            ).fetchone()
+            return None if row is None else _run(self._conn, int(row[0]), created=False)
+
+    def retranscribe_obstacles(self, run_id: int | None, call_ids: Sequence[int]) -> dict[int, str]:
+        with self._lock:
+            now = format_time(self._clock())
+            found = {
+                call_id: _not_redoable(self._conn, run_id or 0, call_id, now)
+                for call_id in call_ids
+            }
+        return {call_id: reason for call_id, reason in found.items() if reason is not None}
 
     def retranscribe_speed(self, model: str) -> float | None:
         rows = self._select(
