@@ -101,11 +101,16 @@ def _alive(pid: int) -> bool:
 
 
 def take_over_dead(store: Store, run_id: int, settings: Settings) -> int:
-    """Give back the calls of killed commands on this machine; returns how many."""
+    """Give back the calls of killed commands on this machine, and remove the folders
+    they fetched recordings into; returns how many calls."""
     released = 0
     for worker in dead_local_workers(store.retranscribe_items(run_id)):
         released += store.release_retranscribe(run_id, worker)
-        shutil.rmtree(scratch_of(settings.daemon.state_dir, worker), ignore_errors=True)
+    host = scratch_of(settings.daemon.state_dir, f"{socket.gethostname()}:")
+    for folder in host.parent.glob(host.name + "*"):
+        pid = folder.name.removeprefix(host.name)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
     return released
 
 
