@@ -27,7 +27,7 @@ from callscribe.connectors.registry import build_source
 from callscribe.connectors.sources.asterisk.files import SpoolReader
 from callscribe.connectors.sources.asterisk.plan import RecordingPlan
 from callscribe.connectors.spool import FetchedFile
-from callscribe.domain import Call, Recording
+from callscribe.domain import Call, CallEvent, Recording
 from callscribe.errors import CallscribeError
 from callscribe.store.base import CallFacts
 
@@ -109,6 +109,16 @@ class Recordings:
         else:
             work = self._fetcher.fetch(event.recordings[0].location, policy, target)
         return self._runner.run(work)
+
+
+def source_files(event: CallEvent) -> list[Path]:
+    """The files on this machine a call's recording came from (a watched folder's file,
+    an imported archive's), as far as the event says; they may be gone since."""
+    imported = event.raw.get(IMPORTED)
+    if isinstance(imported, Mapping) and isinstance(imported.get("plan"), Mapping):
+        with contextlib.suppress(TypeError, ValueError):
+            return [Path(p) for p in RecordingPlan.from_raw(imported["plan"]).files]
+    return [Path(r.location) for r in event.recordings if r.location.startswith("/")]
 
 
 def imported_recording(imported: Mapping[str, Any], target: Path, max_bytes: int) -> FetchedFile:

@@ -25,6 +25,7 @@ from callscribe.config.settings import Settings
 from callscribe.erasure import Erasure, erase_calls, purge_recordings
 from callscribe.errors import ConfigError
 from callscribe.phones import keys_in, phone_key
+from callscribe.refetch import source_files
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import NumberTraces
 from callscribe.store.codec import utc_now
@@ -188,9 +189,8 @@ async def _original_files(store: AsyncStore, settings: Settings, calls: Sequence
     root = settings.daemon.recordings_dir.resolve()
     found = []
     for call_id in calls:
-        for ref in (await store.call(call_id)).event.recordings:
-            path = Path(ref.location)
-            if path.is_absolute() and path.is_file() and not path.resolve().is_relative_to(root):
+        for path in source_files((await store.call(call_id)).event):
+            if path.is_file() and not path.resolve().is_relative_to(root):
                 found.append(str(path))
     return found
 
