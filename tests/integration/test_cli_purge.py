@@ -17,10 +17,14 @@ import pytest
 
 from callscribe.cli import main
 from callscribe.config import RenderSettings
+from callscribe.config.daemon import DaemonSettings, RetentionSettings
+from callscribe.config.settings import Settings
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.jsonl import JsonlSink, JsonlSinkConfig
+from callscribe.daemon.retention import purge
 from callscribe.domain import CallPart, CallState
 from callscribe.erasure import scrub_jsonl
+from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import JobKind
 from callscribe.store.sqlite import SqliteStore
 from tests.integration.test_retention import add_call, audit_rows
@@ -212,3 +216,28 @@ def test_the_database_stays_consistent(world: World) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_the_services_retention_erases_old_calls_the_same_way(tmp_path: Path) -> None:
+    clock = FakeClock(datetime.now(UTC) - timedelta(days=40))
+    old = _world(tmp_path, clock)
+    try:
+        clock.now = datetime.now(UTC)
+        recent = add_call(old.store, old.state / "recordings", 8, "done", sinks=("archive",))
+        settings = Settings(
+            daemon=DaemonSettings(state_dir=old.state),
+            retention=RetentionSettings(transcript_days=None, call_days=30),
+            sinks={"archive": JsonlSinkConfig(type="jsonl", path=old.state / "archive.jsonl")},
+        )
+        astore = AsyncStore(old.store)
+        result = asyncio.run(purge(astore, settings))
+        astore._executor.shutdown(wait=True)
+
+        assert result.calls == 4
+        assert [c.id for c in old.store.calls()] == [recent]
+        assert (old.state / "archive.jsonl").read_text("utf-8") == ""  # their lines too
+        assert not any((old.state / "recordings" / str(i)).exists() for i in old.ids.values())
+        reasons = {row["reason"] for row in audit_rows(old.state / "callscribe.db")}
+        assert "call retention: 30 days after the call" in reasons
+    finally:
+        old.store.close()
