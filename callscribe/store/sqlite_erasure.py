@@ -11,8 +11,10 @@ as they were, is checkpointed into the database and truncated afterwards.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from callscribe.domain import CallState
 from callscribe.phones import phone_key
@@ -80,30 +82,23 @@ class SqliteErasure(SqliteBatch):
     def erase_calls(self, call_ids: Sequence[int], reason: str) -> Erased:
         wanted = json.dumps(sorted({int(i) for i in call_ids}))
         with self._write() as (conn, now):
-            busy = sorted(
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT DISTINCT call_id FROM jobs WHERE state = 'running'"
-                    " AND call_id IN (SELECT value FROM json_each(?))",
-                    (wanted,),
-                )
+            busy = _column(
+                conn,
+                "SELECT DISTINCT call_id FROM jobs WHERE state = 'running'"
+                " AND call_id IN (SELECT value FROM json_each(?)) ORDER BY call_id",
+                wanted,
             )
-            ids = [
-                int(row[0])
-                for row in conn.execute(_KIND_SQL["call"] + " ORDER BY id", (wanted,))
-                if int(row[0]) not in busy
-            ]
+            ids = [i for i in _column(conn, _KIND_SQL["call"] + " ORDER BY id", wanted)
+                   if i not in busy]  # fmt: skip
             erasing = json.dumps(ids)
-            found = {
-                kind: [int(r[0]) for r in conn.execute(sql, (erasing,))]
-                for kind, sql in _KIND_SQL.items()
-            }
+            found = {kind: _column(conn, sql, erasing) for kind, sql in _KIND_SQL.items()}
             keys = tuple(
-                str(row[0])
-                for row in conn.execute(
+                str(key)
+                for key in _column(
+                    conn,
                     "SELECT idempotency_key FROM deliveries"
                     " WHERE call_id IN (SELECT value FROM json_each(?))",
-                    (erasing,),
+                    erasing,
                 )
             )
             conn.execute(
@@ -132,6 +127,11 @@ class SqliteErasure(SqliteBatch):
         if deleted:
             self._checkpoint()
         return len(deleted)
+
+
+def _column(conn: sqlite3.Connection, sql: str, ids: str) -> list[Any]:
+    """The first column of ``sql`` run with the JSON array ``ids``."""
+    return [row[0] for row in conn.execute(sql, (ids,))]
 
 
 def _key(number: str) -> str:
