@@ -207,7 +207,10 @@ class Importer:
         try:
             for outcome in transcribe_all(engine, self._copied(candidates), self._decode):
                 self._store(outcome)
-                advance(outcome.transcript.duration if outcome.transcript else 0.0)
+                transcript = outcome.transcript
+                advance(
+                    transcript.duration if transcript else self.seconds([outcome.item.candidate])
+                )
         except KeyboardInterrupt:
             self.report.interrupted = True
 

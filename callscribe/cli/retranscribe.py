@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,9 +151,13 @@ def run(args: argparse.Namespace) -> int:
                 store, settings, request, Recordings(settings, scratch, runner), args
             )
             calls = store.find_calls(where)
-            if args.dry_run:
-                return _dry_run(command, calls)
-            return _run(command, [c.id for c in calls])
+            missing = sorted(set(where.call_ids) - {call.id for call in calls})
+            for call_id in missing:
+                print(f"callscribe: no call with id {call_id}", file=sys.stderr)
+            status = (
+                _dry_run(command, calls) if args.dry_run else _run(command, [c.id for c in calls])
+            )
+            return status or (FAILED if missing else 0)
     finally:
         store.close()
 
