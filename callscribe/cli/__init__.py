@@ -28,6 +28,7 @@ from . import (
     routes,
     run,
     sources,
+    store,
     transcribe,
 )
 
@@ -43,6 +44,7 @@ SUBCOMMANDS = (
     routes,
     backfill,
     sources,
+    store,
     retranscribe,
     import_,
     purge,

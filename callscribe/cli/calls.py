@@ -23,9 +23,9 @@ from callscribe.cli.common import (
     mask,
     masked,
     minutes,
+    open_store,
     print_table,
 )
-from callscribe.cli.common import open_store as open_store  # noqa: PLC0414 - others import it here
 from callscribe.cli.filters import add_call_filters
 from callscribe.domain import Call, CallState, Delivery, Recording
 from callscribe.store.base import CallFacts, JobKind, TranscriptVersion
@@ -214,7 +214,7 @@ def _print_deliveries(
     versions = any(d.version != 1 for d in deliveries)  # a column only once there are several
     rows: list[tuple[str, ...]] = [
         (d.sink, *((str(d.version),) if versions else ()), d.state.value, str(d.attempts),
-         local_time(d.delivered_at), clean(d.error, args, 80))
+         local_time(d.delivered_at), clean(d.error, args))  # the whole reason: list shows its start
         for d in deliveries
     ]  # fmt: skip
     headers = ("SINK", *(("VERSION",) if versions else ()), "STATE", "ATTEMPTS", "DELIVERED")

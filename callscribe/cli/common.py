@@ -2,8 +2,8 @@
 made safe to print (phone numbers masked unless asked for, control characters escaped, so
 a forged PBX field cannot rewrite the admin's terminal).
 
-The admin commands use the database next to the running daemon (WAL lets them in; each
-store method is one short transaction).
+The admin commands use the database the running daemon uses (SQLite's WAL lets them in;
+PostgreSQL is shared anyway; each store method is one short transaction).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.domain import Transcript
-from callscribe.errors import ConfigError
 from callscribe.logmask import escape_control, mask_phone
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store import opening
+from callscribe.store.base import Store
 
 NOT_FOUND = 1
 NO_ROUTE = "no route"  # a finished call no [[routes]] entry took
@@ -45,25 +45,15 @@ def add_common(parser: argparse.ArgumentParser, *, inherited: bool = False) -> N
 
 
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, SqliteStore]]:
-    """The settings and the service's database, closed afterwards; never creates one."""
+def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
+    """The settings and the service's database, closed afterwards; never creates a
+    SQLite file (``[store]``: opening.py)."""
     settings = load_settings(args.config)
-    store = SqliteStore(database_path(settings))
+    store = opening.open_store(settings)
     try:
         yield settings, store
     finally:
         store.close()
-
-
-def database_path(settings: Settings) -> Path:
-    """The service's database; ConfigError when there is none (commands never create one)."""
-    path = settings.daemon.database_path
-    if not path.exists():
-        raise ConfigError(
-            f"no database at {path}: the service has not run with this configuration yet, "
-            "or [daemon] state_dir / database point elsewhere"
-        )
-    return path
 
 
 def clean(text: str | None, args: argparse.Namespace, width: int | None = None) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from callscribe.domain import Speaker
-from callscribe.errors import AudioError, DecoderCrashError
+from callscribe.errors import AudioError, DecoderCrashError, located
 from callscribe.logsetup import configure_logging
 from callscribe.native_stderr import native_stderr_to_log_for_good
 from callscribe.transcription.audio import AudioLimits, CallAudio, decode_file
@@ -88,12 +88,12 @@ class DecoderPool:
         except TimeoutError:
             self._restart(f"decoding {name} took longer than {self._time_limit:.0f} s")
             raise DecoderCrashError(
-                f"decoding did not finish within {self._time_limit:.0f} s: {name}"
+                located(f"decoding did not finish within {self._time_limit:.0f} s", name)
             ) from None
         except (BrokenProcessPool, MemoryError) as exc:
             self._restart(f"the decoder process died on {name}")
             raise DecoderCrashError(
-                f"the decoder crashed on this file ({type(exc).__name__}): {name}"
+                located(f"the decoder crashed on this file ({type(exc).__name__})", name)
             ) from None
 
     def _restart(self, why: str) -> None:

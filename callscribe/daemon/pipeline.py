@@ -39,7 +39,7 @@ from callscribe.domain import Call, CallEvent, Delivery, DeliveryState, Recordin
 from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
 from callscribe.transcription.batch import GROUP_AUDIO_SECONDS
@@ -64,8 +64,8 @@ class Decoded:
 @dataclass(frozen=True, slots=True)
 class Pipeline:
     settings: Settings
-    store: AsyncStore
-    engine: Engine
+    store: AsyncStoreApi
+    engine: Engine | None  # None on a node without the transcribe role
     decoder: DecoderPool
     fetcher: RecordingFetcher
     fetch_policies: Mapping[str, FetchPolicy]  # by source name
@@ -81,6 +81,7 @@ class Pipeline:
             policy = self.fetch_policies.get(call.event.source, FetchPolicy())
             target = self.settings.daemon.recordings_dir / str(call.id)
             source = self.sources.get(call.event.source)
+            started = time.perf_counter()
             try:
                 if isinstance(source, FetchingSource):
                     fetched = await source.fetch_recording(call, self.fetcher, policy, target)
@@ -90,6 +91,7 @@ class Pipeline:
             except CallscribeError as exc:
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("fetch"))
                 continue
+            self.metrics.downloaded(call.event.source, time.perf_counter() - started)
             recording = Recording(
                 call.id, str(fetched.path), fetched.size, fetched.sha256, datetime.now(UTC)
             )
@@ -118,6 +120,8 @@ class Pipeline:
     async def _recognise(self, group: Sequence[Decoded]) -> None:
         started = time.perf_counter()
         try:
+            if self.engine is None:
+                raise RecognitionError("this node has no model (no transcribe role)")
             transcripts = await asyncio.to_thread(
                 self.engine.transcribe_many, [item.audio for item in group]
             )
@@ -212,9 +216,13 @@ class Pipeline:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
                 continue
-            self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
-            again = f" (transcript version {job.version})" if context.revises is not None else ""
+            again = ""
+            if context.revises is None:
+                self.metrics.delivered_call(sink.name, call)
+            else:  # not a call's latency: a newer transcript, sent days later perhaps
+                self.metrics.delivered(sink.name, "delivered")
+                again = f" (transcript version {job.version})"
             log.info("call %d delivered to %s%s", call.id, sink.name, again)
 
     async def _silence(

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from callscribe.config.settings import Settings
 from callscribe.erasure import BATCH, erase_calls, purge_recordings
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.codec import utc_now
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class PurgeResult:
 
 
 async def purge(
-    store: AsyncStore, settings: Settings, *, now: datetime | None = None
+    store: AsyncStoreApi, settings: Settings, *, now: datetime | None = None
 ) -> PurgeResult:
     """Delete the recording files of finished calls, transcripts past retention and, with
     ``call_days``, whole calls past it."""
@@ -71,9 +71,9 @@ async def purge(
     return PurgeResult(recordings, outside, failed, transcripts, calls)
 
 
-async def _erase_old_calls(store: AsyncStore, settings: Settings, cutoff: datetime) -> int:
+async def _erase_old_calls(store: AsyncStoreApi, settings: Settings, cutoff: datetime) -> int:
     days = settings.retention.call_days
-    old = await store.run(store.store.finished_calls, cutoff, BATCH)
+    old = await store.finished_calls(cutoff, BATCH)
     if not old:
         return 0
     erased = await erase_calls(store, settings, old, f"call retention: {days} days after the call")
@@ -96,7 +96,7 @@ class RetentionTimer:
         self._clock = clock
         self._last: float | None = None
 
-    async def __call__(self, store: AsyncStore, settings: Settings) -> PurgeResult | None:
+    async def __call__(self, store: AsyncStoreApi, settings: Settings) -> PurgeResult | None:
         """Purge if the last purge started ``interval`` or more ago; None otherwise."""
         started = self._clock()
         if self._last is not None and started - self._last < self.interval:

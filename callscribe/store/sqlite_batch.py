@@ -29,8 +29,8 @@ from callscribe.store.base import (
     RetranscribeRun,
 )
 from callscribe.store.codec import event_to_json, format_time
+from callscribe.store.rows import call_from_row
 from callscribe.store.sqlite_admin import SqliteAdmin
-from callscribe.store.sqlite_reads import call_from_row
 from callscribe.store.sqlite_versions import store_transcript
 
 REDOABLE = (CallState.DONE.value, CallState.TRANSCRIBED.value)

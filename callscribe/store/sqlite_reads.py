@@ -19,8 +19,14 @@ from callscribe.store.base import (
     JobState,
     TranscriptVersion,
 )
-from callscribe.store.codec import event_from_json, format_time, parse_time
-from callscribe.store.sqlite_jobs import job_from_row
+from callscribe.store.codec import format_time, parse_time
+from callscribe.store.rows import (
+    call_from_row,
+    delivery_from_row,
+    job_from_row,
+    parts_from_rows,
+    recording_from_row,
+)
 from callscribe.store.sqlite_versions import VERSIONS_SQL, version_from_row
 from callscribe.transcription.render import from_json_dict
 
@@ -50,14 +56,7 @@ class SqliteReads:
         rows = self._select("SELECT * FROM recordings WHERE call_id = ?", (call_id,))
         if not rows:
             return None
-        row = rows[0]
-        return Recording(
-            call_id=row["call_id"],
-            path=row["path"],
-            size=row["size"],
-            sha256=row["sha256"],
-            fetched_at=parse_time(row["fetched_at"]),
-        )
+        return recording_from_row(rows[0])
 
     def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
         if version is None:
@@ -86,7 +85,7 @@ class SqliteReads:
             " ORDER BY call_id, sink, version",
             (call_id, call_id, _value(state), _value(state), sink, sink),
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     def calls(
         self, state: CallState | None = None, limit: int = 100, source: str | None = None
@@ -169,43 +168,3 @@ class SqliteReads:
 
 def _value(member: CallState | DeliveryState | JobState | JobKind | None) -> str | None:
     return None if member is None else member.value
-
-
-def call_from_row(row: sqlite3.Row) -> Call:
-    return Call(
-        id=row["id"],
-        event=event_from_json(row["event"]),
-        state=CallState(row["state"]),
-        received_at=parse_time(row["received_at"]),
-        error=row["error"],
-    )
-
-
-def parts_from_rows(rows: Sequence[sqlite3.Row]) -> list[CallParts]:
-    """Rows of ``call_parts`` grouped by call, in the order the rows come."""
-    grouped: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for row in rows:
-        key = (row["source"], row["external_id"])
-        first, parts = grouped.setdefault(key, (row["received_at"], {}))
-        parts[row["part"]] = json.loads(row["data"])
-        grouped[key] = (min(first, row["received_at"]), parts)
-    return [
-        CallParts(source, external_id, parse_time(first), parts)
-        for (source, external_id), (first, parts) in grouped.items()
-    ]
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    delivered = row["delivered_at"]
-    return Delivery(
-        call_id=row["call_id"],
-        sink=row["sink"],
-        state=DeliveryState(row["state"]),
-        idempotency_key=row["idempotency_key"],
-        attempts=row["attempts"],
-        remote_id=row["remote_id"],
-        error=row["error"],
-        delivered_at=None if delivered is None else parse_time(delivered),
-        version=row["version"],
-        progress=json.loads(row["progress"]),
-    )
