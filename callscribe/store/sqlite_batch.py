@@ -28,19 +28,19 @@ from callscribe.store.base import (
     RetranscribeItem,
     RetranscribeRun,
 )
+from callscribe.store.batch_rows import (
+    OBSTACLE_SQL,
+    item_from_row,
+    obstacle_of,
+    run_from_row,
+    says,
+)
 from callscribe.store.codec import event_to_json, format_time
 from callscribe.store.rows import call_from_row
 from callscribe.store.sqlite_admin import SqliteAdmin
-from callscribe.store.sqlite_versions import store_transcript
+from callscribe.store.sqlite_versions import qmarks, store_transcript
 
-REDOABLE = (CallState.DONE.value, CallState.TRANSCRIBED.value)
-_NOT_REDOABLE = {
-    CallState.RECEIVED: "the service has not transcribed it yet",
-    CallState.FETCHED: "the service has not transcribed it yet",
-    CallState.FAILED: "the call failed before it was transcribed ('callscribe calls retry' "
-    "tries it again)",
-    CallState.NO_RECORDING: "the call has no recording",
-}
+_OBSTACLE = qmarks(OBSTACLE_SQL)
 
 
 def sql_time(moment: datetime) -> str:
@@ -79,9 +79,8 @@ class SqliteBatch(SqliteAdmin):
             " AND (:number IS NULL"
             " OR callscribe_phone_key(json_extract(c.event, '$.client_number')) = :number"
             " OR callscribe_phone_key(json_extract(c.event, '$.line_number')) = :number)"
-            " AND (:text IS NULL OR EXISTS (SELECT 1 FROM transcripts t,"
-            " json_each(t.document, '$.segments') s WHERE t.call_id = c.id"
-            " AND instr(callscribe_fold(json_extract(s.value, '$.text')), :text) > 0)))"
+            " AND (:text IS NULL OR EXISTS (SELECT 1 FROM transcripts t"
+            " WHERE t.call_id = c.id AND callscribe_says(t.document, :text))))"
             " WHERE (:since IS NULL OR at >= :since) AND (:until IS NULL OR at < :until)"
             " ORDER BY at DESC, id DESC LIMIT :limit",
             params,
@@ -230,16 +229,7 @@ class SqliteBatch(SqliteAdmin):
         rows = self._select(
             "SELECT * FROM retranscribe_items WHERE run_id = ? ORDER BY call_id", (run_id,)
         )
-        return [
-            RetranscribeItem(
-                call_id=row["call_id"],
-                state=ItemState(row["state"]),
-                worker=row["worker"],
-                version=row["version"],
-                reason=row["reason"],
-            )
-            for row in rows
-        ]
+        return [item_from_row(row) for row in rows]
 
     def retranscribe_run(self, key: str) -> RetranscribeRun | None:
         with self._lock:
@@ -333,22 +323,11 @@ def known_call(conn: sqlite3.Connection, event: CallEvent) -> int:
 
 def _run(conn: sqlite3.Connection, run_id: int, created: bool) -> RetranscribeRun:
     row = conn.execute("SELECT * FROM retranscribe_runs WHERE id = ?", (run_id,)).fetchone()
-    counts = dict.fromkeys(ItemState, 0)
-    for state, count in conn.execute(
+    states = conn.execute(
         "SELECT state, count(*) FROM retranscribe_items WHERE run_id = ? GROUP BY state",
         (run_id,),
-    ):
-        counts[ItemState(state)] = int(count)
-    return RetranscribeRun(
-        id=run_id,
-        key=row["key"],
-        request=json.loads(row["request"]),
-        model=row["model"],
-        created=created,
-        counts=counts,
-        audio_seconds=float(row["audio_seconds"]),
-        work_seconds=float(row["work_seconds"]),
-    )
+    ).fetchall()
+    return run_from_row(row, states, created)
 
 
 def _held(conn: sqlite3.Connection, run_id: int, call_id: int, worker: str) -> bool:
@@ -372,36 +351,14 @@ def _settle(
 
 def _not_redoable(conn: sqlite3.Connection, run_id: int, call_id: int, now: str) -> str | None:
     """Why the call cannot be transcribed again now; None when it can."""
-    call = conn.execute("SELECT state FROM calls WHERE id = ?", (call_id,)).fetchone()
-    if call is None:
-        return "the call was deleted"
-    if call[0] not in REDOABLE:
-        return _NOT_REDOABLE.get(CallState(call[0]), f"the call is {call[0]}")
-    recorded = conn.execute("SELECT 1 FROM recordings WHERE call_id = ?", (call_id,)).fetchone()
-    if recorded is None:  # a missed call, delivered as such
-        return _NOT_REDOABLE[CallState.NO_RECORDING]
-    busy = conn.execute(
-        "SELECT 1 FROM jobs WHERE call_id = ? AND kind IN (?, ?)"
-        " AND state IN ('queued', 'running')",
-        (call_id, JobKind.FETCH.value, JobKind.TRANSCRIBE.value),
-    ).fetchone()
-    if busy is not None:
-        return "the service is fetching or transcribing it right now"
-    other = conn.execute(
-        "SELECT worker FROM retranscribe_items WHERE call_id = ? AND run_id != ?"
-        " AND state = 'running' AND lease_until >= ?",
-        (call_id, run_id, now),
-    ).fetchone()
-    if other is not None:
-        return f"another retranscribe ({other[0]}) is working on it"
-    return None
+    return obstacle_of(conn.execute(_OBSTACLE, (run_id, now, call_id)).fetchone())
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
     """The Python functions the batch and erasure queries call."""
     conn.create_function("callscribe_phone_key", 1, _key_of, deterministic=True)
     conn.create_function("callscribe_holds", 2, _holds, deterministic=True)
-    conn.create_function("callscribe_fold", 1, _fold, deterministic=True)
+    conn.create_function("callscribe_says", 2, _says, deterministic=True)
 
 
 def _key_of(text: object) -> str | None:
@@ -412,5 +369,5 @@ def _holds(text: object, key: object) -> int:
     return int(isinstance(text, str) and isinstance(key, str) and holds(text, key))
 
 
-def _fold(text: object) -> str | None:
-    return text.casefold() if isinstance(text, str) else None
+def _says(document: object, folded: object) -> int:
+    return int(isinstance(document, str) and isinstance(folded, str) and says(document, folded))

@@ -19,6 +19,7 @@ from callscribe.store.base import (
     JobState,
     TranscriptVersion,
 )
+from callscribe.store.batch_rows import version_from_row
 from callscribe.store.codec import format_time, parse_time
 from callscribe.store.rows import (
     call_from_row,
@@ -27,7 +28,7 @@ from callscribe.store.rows import (
     parts_from_rows,
     recording_from_row,
 )
-from callscribe.store.sqlite_versions import VERSIONS_SQL, version_from_row
+from callscribe.store.sqlite_versions import VERSIONS_SQL
 from callscribe.transcription.render import from_json_dict
 
 

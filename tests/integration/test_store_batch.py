@@ -19,7 +19,7 @@ from callscribe.store.migrations import MIGRATIONS, statements
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.render import to_json_dict
 from tests.integration.test_retention import CLIENT, add_call, audit_rows, take, transcript
-from tests.integration.test_store_sqlite import FakeClock, event, parallel, recording_for
+from tests.integration.store_values import FakeClock, event, parallel, recording_for
 
 BEAM3 = {"model": "base", "language": "ru", "beam_size": 3}
 LEASE = 60.0
