@@ -35,7 +35,7 @@ from pathlib import Path
 from callscribe.config.settings import Settings
 from callscribe.connectors.sinks.jsonl import JsonlSinkConfig
 from callscribe.domain import Recording
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import ERASED_KINDS, JobState
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Erasure:
 
 
 async def erase_calls(
-    store: AsyncStore, settings: Settings, call_ids: Sequence[int], reason: str
+    store: AsyncStoreApi, settings: Settings, call_ids: Sequence[int], reason: str
 ) -> Erasure:
     """Erase these calls: files, rows (with audit rows saying ``reason``), JSONL lines."""
     report = Erasure()
@@ -83,9 +83,7 @@ async def erase_calls(
         failed = {call_id for call_id, outcome in outcomes.items() if outcome == "failed"}
         report.undeletable += sorted(failed)
         report.files += sum(1 for outcome in outcomes.values() if outcome == "deleted")
-        erased = await store.run(
-            store.store.erase_calls, [i for i in idle if i not in failed], reason
-        )
+        erased = await store.erase_calls([i for i in idle if i not in failed], reason)
         report.calls += erased.calls
         report.busy |= set(erased.busy)
         report.wal_emptied &= erased.wal_emptied
@@ -151,7 +149,7 @@ def _key_of(line: bytes) -> str | None:
 
 
 async def purge_recordings(
-    store: AsyncStore, root: Path, finished_before: datetime | None, reason: str
+    store: AsyncStoreApi, root: Path, finished_before: datetime | None, reason: str
 ) -> tuple[int, int, int]:
     """Delete the recording files of finished calls (``Store.recordings_to_purge``) and
     mark them purged; (marked, outside the recordings folder, could not be deleted)."""

@@ -15,14 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callscribe.archive import Candidate, Importer, Options, Report, find_groups
 from callscribe.archive_metadata import Metadata, read_metadata
-from callscribe.cli.common import add_common, clean, database_path
+from callscribe.cli.common import add_common, clean
 from callscribe.cli.progress import Progress, clock
 from callscribe.config.loader import load_settings
-from callscribe.config.settings import NAME, Settings
+from callscribe.config.problems import NAME
+from callscribe.config.settings import Settings
 from callscribe.connectors.sources.asterisk.config import AsteriskSourceConfig
 from callscribe.errors import ConfigError
 from callscribe.native_stderr import native_stderr_to_log
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.opening import open_store
 from callscribe.transcription.engine import Engine
 
 FAILED = 1
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     groups, ignored = find_groups(
         args.paths, recursive=args.recursive, leg_suffixes=options.leg_suffixes
     )
-    store = SqliteStore(database_path(settings))
+    store = open_store(settings)
     try:
         importer = Importer(store, settings, options, Report(ignored=ignored))
         candidates = importer.new_calls(groups)

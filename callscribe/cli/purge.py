@@ -19,17 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from callscribe.cli.common import database_path, print_table
+from callscribe.cli.common import print_table
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.erasure import Erasure, erase_calls, purge_recordings
 from callscribe.errors import ConfigError
 from callscribe.phones import keys_in, phone_key
 from callscribe.refetch import source_files
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import NumberTraces
 from callscribe.store.codec import utc_now
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.opening import open_command_store
 
 NOT_DONE = 1
 PAGE = 1000
@@ -94,12 +94,11 @@ def run(args: argparse.Namespace) -> int:
             "--reason holds a phone number; the audit record must hold no personal data"
         )
     settings = load_settings(args.config)
-    path = database_path(settings)
-    return asyncio.run(_run(settings, path, args))
+    return asyncio.run(_run(settings, args))
 
 
-async def _run(settings: Settings, path: Path, args: argparse.Namespace) -> int:
-    store = await AsyncStore.open(lambda: SqliteStore(path))
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    store = await open_command_store(settings)
     try:
         if args.phone is not None:
             return await _erase_number(store, settings, args)
@@ -110,10 +109,10 @@ async def _run(settings: Settings, path: Path, args: argparse.Namespace) -> int:
         await store.aclose()
 
 
-async def _erase_number(store: AsyncStore, settings: Settings, args: argparse.Namespace) -> int:
-    traces: NumberTraces = await store.run(store.store.number_traces, args.phone)
+async def _erase_number(store: AsyncStoreApi, settings: Settings, args: argparse.Namespace) -> int:
+    traces: NumberTraces = await store.number_traces(args.phone)
     calls = list(traces.call_ids)
-    counts = await store.run(store.store.erasure_counts, calls)
+    counts = await store.erasure_counts(calls)
     print(f"The number is in {len(calls)} call(s)" + (f": {_ids(calls)}" if calls else "."))
     _print_counts(counts, traces.call_parts)
     originals = await _original_files(store, settings, calls)
@@ -129,20 +128,18 @@ async def _erase_number(store: AsyncStore, settings: Settings, args: argparse.Na
         return NOT_DONE
     reason = args.reason or "erasure on request (callscribe purge --phone)"
     erased = await erase_calls(store, settings, calls, reason)
-    parts = await store.run(store.store.erase_call_parts, args.phone, reason)
+    parts = await store.erase_call_parts(args.phone, reason)
     _report(erased, parts)
     _print_originals(originals)
     return 0 if erased.complete else NOT_DONE
 
 
-async def _purge_old(store: AsyncStore, settings: Settings, args: argparse.Namespace) -> int:
+async def _purge_old(store: AsyncStoreApi, settings: Settings, args: argparse.Namespace) -> int:
     cutoff = utc_now() - args.older_than
     calls: list[int] = []
-    while page := await store.run(
-        store.store.finished_calls, cutoff, PAGE, calls[-1] if calls else 0
-    ):
+    while page := await store.finished_calls(cutoff, PAGE, calls[-1] if calls else 0):
         calls += page
-    counts = await store.run(store.store.erasure_counts, calls)
+    counts = await store.erasure_counts(calls)
     print(f"{len(calls)} call(s) finished before {cutoff.astimezone():%Y-%m-%d %H:%M}.")
     _print_counts(counts, 0)
     if not calls or not _confirmed(args, "Erase them?"):
@@ -154,7 +151,7 @@ async def _purge_old(store: AsyncStore, settings: Settings, args: argparse.Names
     return 0 if erased.complete else NOT_DONE
 
 
-async def _purge_audio(store: AsyncStore, settings: Settings, args: argparse.Namespace) -> int:
+async def _purge_audio(store: AsyncStoreApi, settings: Settings, args: argparse.Namespace) -> int:
     cutoff = utc_now() - args.older_than
     found = await store.recordings_to_purge(sys.maxsize, cutoff)
     when = f"{cutoff.astimezone():%Y-%m-%d %H:%M}"
@@ -184,7 +181,9 @@ def _print_counts(counts: Mapping[str, int], parts: int) -> None:
         print_table(("ROWS", "WHAT"), rows, indent="  ")
 
 
-async def _original_files(store: AsyncStore, settings: Settings, calls: Sequence[int]) -> list[str]:
+async def _original_files(
+    store: AsyncStoreApi, settings: Settings, calls: Sequence[int]
+) -> list[str]:
     """Files the calls' sources point at that are still there and not callscribe's."""
     root = settings.daemon.recordings_dir.resolve()
     found = []

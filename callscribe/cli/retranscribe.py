@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from callscribe.cli.common import add_common, clean, database_path
+from callscribe.cli.common import add_common, clean
 from callscribe.cli.filters import add_call_filters, call_filter
 from callscribe.cli.progress import Progress, clock
 from callscribe.config.base import plain_message
@@ -41,8 +41,8 @@ from callscribe.retranscribe import (
     take_over_dead,
     this_worker,
 )
-from callscribe.store.base import ItemState, RetranscribeItem, RetranscribeRun
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.base import ItemState, RetranscribeItem, RetranscribeRun, Store
+from callscribe.store.opening import open_store
 from callscribe.transcription.audio import parse_channel_map
 from callscribe.transcription.engine import Engine
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     settings = loaded.model_copy(update={"transcription": transcription})
     where = call_filter(args, tuple(dict.fromkeys(args.call)))
     request = Request(where, {k: _plain(v) for k, v in values.items()}, args.redeliver)
-    store = SqliteStore(database_path(settings))
+    store = open_store(settings)
     try:
         with (
             asyncio.Runner() as runner,
@@ -168,7 +168,7 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class _Command:
-    store: SqliteStore
+    store: Store
     settings: Settings  # with the --set values in [transcription]
     request: Request
     recordings: Recordings
@@ -234,7 +234,7 @@ def _run(command: _Command, call_ids: list[int]) -> int:
 
 
 def _summary(
-    store: SqliteStore,
+    store: Store,
     settings: Settings,
     run_: RetranscribeRun,
     tally: Tally,

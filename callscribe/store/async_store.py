@@ -29,7 +29,17 @@ from callscribe.domain import (
     Recording,
     Transcript,
 )
-from callscribe.store.base import CallFacts, CallParts, Ingested, Job, JobKind, JobState, Store
+from callscribe.store.base import (
+    CallFacts,
+    CallParts,
+    Erased,
+    Ingested,
+    Job,
+    JobKind,
+    JobState,
+    NumberTraces,
+    Store,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -137,6 +147,23 @@ class AsyncStore:
 
     async def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
         return await self.run(self.store.known_calls, source, external_ids)
+
+    async def number_traces(self, number: str) -> NumberTraces:
+        return await self.run(self.store.number_traces, number)
+
+    async def finished_calls(
+        self, finished_before: datetime, limit: int, after_id: int = 0
+    ) -> list[int]:
+        return await self.run(self.store.finished_calls, finished_before, limit, after_id)
+
+    async def erasure_counts(self, call_ids: Sequence[int]) -> Mapping[str, int]:
+        return await self.run(self.store.erasure_counts, call_ids)
+
+    async def erase_calls(self, call_ids: Sequence[int], reason: str) -> Erased:
+        return await self.run(self.store.erase_calls, call_ids, reason)
+
+    async def erase_call_parts(self, number: str, reason: str) -> int:
+        return await self.run(self.store.erase_call_parts, number, reason)
 
     async def call(self, call_id: int) -> Call:
         return await self.run(self.store.call, call_id)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from callscribe.domain import CallState, Transcript
+from callscribe.phones import phone_key
 from callscribe.store.base import ItemState, RetranscribeItem, RetranscribeRun, TranscriptVersion
 from callscribe.store.rows import Row, optional_time
 from callscribe.transcription.render import from_json_dict, to_json_dict
@@ -36,6 +37,24 @@ OBSTACLE_SQL = (
     " AND i.state = 'running' AND i.lease_until >= %s LIMIT 1) AS other"
     " FROM calls c WHERE c.id = %s"
 )
+
+# What erase_calls deletes, by ERASED_KINDS: the table, and its column holding call ids.
+ERASED_TABLES = {
+    "call": ("calls", "id"),
+    "recording": ("recordings", "call_id"),
+    "transcript": ("transcripts", "call_id"),
+    "transcript_version": ("transcript_versions", "call_id"),
+    "delivery": ("deliveries", "call_id"),
+    "job": ("jobs", "call_id"),
+}
+
+
+def number_key(number: str) -> str:
+    """``phones.phone_key`` of a number asked about; ValueError when it is none."""
+    key = phone_key(number)
+    if key is None:
+        raise ValueError(f"{number!r} is not a phone number (10 to 15 digits)")
+    return key
 
 
 def redo_obstacle(

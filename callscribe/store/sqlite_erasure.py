@@ -17,22 +17,16 @@ from datetime import datetime
 from typing import Any
 
 from callscribe.domain import CallState
-from callscribe.phones import phone_key
 from callscribe.store.base import ERASED_KINDS, Erased, NumberTraces
+from callscribe.store.batch_rows import ERASED_TABLES, number_key
 from callscribe.store.codec import format_time
 from callscribe.store.sqlite_admin import audit
 from callscribe.store.sqlite_batch import SqliteBatch
 
 # Rows of each kind, by the call they belong to; ``?`` is a JSON array of call ids.
 _KIND_SQL = {
-    "call": "SELECT id FROM calls WHERE id IN (SELECT value FROM json_each(?))",
-    "recording": "SELECT call_id FROM recordings WHERE call_id IN (SELECT value FROM json_each(?))",
-    "transcript": "SELECT call_id FROM transcripts"
-    " WHERE call_id IN (SELECT value FROM json_each(?))",
-    "transcript_version": "SELECT call_id FROM transcript_versions"
-    " WHERE call_id IN (SELECT value FROM json_each(?))",
-    "delivery": "SELECT call_id FROM deliveries WHERE call_id IN (SELECT value FROM json_each(?))",
-    "job": "SELECT call_id FROM jobs WHERE call_id IN (SELECT value FROM json_each(?))",
+    kind: f"SELECT {column} FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"  # noqa: S608 - names from ERASED_TABLES
+    for kind, (table, column) in ERASED_TABLES.items()
 }
 
 
@@ -40,7 +34,7 @@ class SqliteErasure(SqliteBatch):
     """Where a number is, and erasing calls."""
 
     def number_traces(self, number: str) -> NumberTraces:
-        key = _key(number)
+        key = number_key(number)
         calls = self._select(
             "SELECT id FROM calls WHERE callscribe_holds(event, ?) ORDER BY id", (key,)
         )
@@ -116,7 +110,7 @@ class SqliteErasure(SqliteBatch):
         )
 
     def erase_call_parts(self, number: str, reason: str) -> int:
-        key = _key(number)
+        key = number_key(number)
         with self._write() as (conn, now):
             deleted = conn.execute(
                 "DELETE FROM call_parts WHERE callscribe_holds(data, ?)"
@@ -132,10 +126,3 @@ class SqliteErasure(SqliteBatch):
 def _column(conn: sqlite3.Connection, sql: str, ids: str) -> list[Any]:
     """The first column of ``sql`` run with the JSON array ``ids``."""
     return [row[0] for row in conn.execute(sql, (ids,))]
-
-
-def _key(number: str) -> str:
-    key = phone_key(number)
-    if key is None:
-        raise ValueError(f"{number!r} is not a phone number (10 to 15 digits)")
-    return key
