@@ -115,6 +115,13 @@ def transcript_values(
     return (call_id, document, version, recorded, made_at)
 
 
+def imported_state(transcript: Transcript | None, error: str | None) -> CallState:
+    """The state ``import_call`` stores a call in: TRANSCRIBED, or FAILED with ``error``."""
+    if transcript is None and not error:
+        raise ValueError("an imported call without a transcript needs the error")
+    return CallState.TRANSCRIBED if transcript is not None else CallState.FAILED
+
+
 def obstacle_of(row: Row | None) -> str | None:
     """:func:`redo_obstacle` of a row of :data:`OBSTACLE_SQL` (None: no such call)."""
     if row is None:

@@ -19,7 +19,7 @@ from callscribe.errors import StoreError
 from callscribe.phones import phone_key
 from callscribe.store import pg_jobs as q
 from callscribe.store.base import CallFilter, Ingested, JobKind, RecordingFile
-from callscribe.store.batch_rows import says
+from callscribe.store.batch_rows import imported_state, says
 from callscribe.store.codec import event_to_json
 from callscribe.store.pg_admin import PgAdmin
 from callscribe.store.pg_pool import Cursor
@@ -88,9 +88,7 @@ class PgBatch(PgAdmin):
         settings: Mapping[str, Any] | None = None,
         sinks: Sequence[str] = (),
     ) -> Ingested:
-        if transcript is None and not error:
-            raise ValueError("an imported call without a transcript needs the error")
-        state = CallState.TRANSCRIBED if transcript is not None else CallState.FAILED
+        state = imported_state(transcript, error)
         document = event_to_json(event)
 
         async def body(cur: Cursor, now: datetime) -> Ingested:

@@ -30,6 +30,7 @@ from callscribe.store.base import (
 )
 from callscribe.store.batch_rows import (
     OBSTACLE_SQL,
+    imported_state,
     item_from_row,
     obstacle_of,
     run_from_row,
@@ -267,9 +268,7 @@ class SqliteBatch(SqliteAdmin):
         settings: Mapping[str, Any] | None = None,
         sinks: Sequence[str] = (),
     ) -> Ingested:
-        if transcript is None and not error:
-            raise ValueError("an imported call without a transcript needs the error")
-        state = CallState.TRANSCRIBED if transcript is not None else CallState.FAILED
+        state = imported_state(transcript, error)
         with self._write() as (conn, now):
             call_id = insert_call(conn, event, state, now)
             if call_id is None:
