@@ -183,7 +183,7 @@ class Erased:
     busy: tuple[int, ...]  # left alone: a worker is running one of their jobs right now
     counts: Mapping[str, int]  # rows deleted, by ERASED_KINDS
     delivery_keys: tuple[str, ...]  # idempotency keys of the deleted deliveries
-    wal_emptied: bool = True  # False: a reader kept the WAL from being emptied (see logs)
+    wal_emptied: bool = True  # False: a reader kept SQLite's WAL from being emptied (see logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,9 +467,11 @@ class Store(Protocol):
         raw fields, recording rows, transcripts and versions, deliveries with their
         progress, jobs with their errors, retranscribe items), except calls a worker is
         running a job of (``busy``: try again later).  One audit row per category with
-        the call ids and ``reason`` (no personal data).  Deleted content is overwritten in
-        the database (``secure_delete``) and the WAL is checkpointed and truncated after
-        the commit, so the bytes are gone from both files.  Recording files are the
+        the call ids and ``reason`` (no personal data).  SQLite: deleted content is
+        overwritten in the database (``secure_delete``) and the WAL is checkpointed and
+        truncated after the commit, so the bytes are gone from both files.  PostgreSQL:
+        the rows are gone from every table at the commit; the server's dead rows, WAL
+        and backups are the operator's (docs/batch.md).  Recording files are the
         caller's to delete, before calling this (a crash in between leaves rows to erase
         again, never files nobody knows of)."""
 
