@@ -186,6 +186,9 @@ class Delivery:
     remote_id: str | None = None
     error: str | None = None
     delivered_at: datetime | None = None
+    #: Which of the call's transcripts it sends: 1 is the first; a later one is sent by
+    #: ``callscribe retranscribe --redeliver`` as a delivery of its own.
+    version: int = 1
     #: What the sink saved on the way (remote ids of a ticket, a comment): see
     #: ``connectors.base.DeliveryContext``.  JSON-compatible values only.
     progress: Mapping[str, Any] = field(default_factory=dict)

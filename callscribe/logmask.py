@@ -29,7 +29,7 @@ import re
 import traceback
 
 _SEP = r"[ \t\u00a0\u2009\u202f()\-\u2010-\u2015]{0,3}"
-_PHONE = re.compile(
+PHONE = re.compile(
     rf"""
     \+{_SEP}7(?:{_SEP}\d){{10}}(?!\d)          # +7 and ten digits, exactly: a number that
                                                # follows with a space is another number
@@ -60,7 +60,7 @@ def _mask_match(match: re.Match[str]) -> str:
 
 def mask_phone(text: str) -> str:
     """Replace every digit of each phone number in ``text`` but the last four with ``*``."""
-    return _PHONE.sub(_mask_match, text)
+    return PHONE.sub(_mask_match, text)
 
 
 def _escape(char: re.Match[str]) -> str:

@@ -16,7 +16,21 @@ from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import backfill, calls, config, deliveries, model, routes, run, sources, store, transcribe
+from . import (
+    backfill,
+    calls,
+    config,
+    deliveries,
+    import_,
+    model,
+    purge,
+    retranscribe,
+    routes,
+    run,
+    sources,
+    store,
+    transcribe,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -31,6 +45,9 @@ SUBCOMMANDS = (
     backfill,
     sources,
     store,
+    retranscribe,
+    import_,
+    purge,
 )
 
 

@@ -1,32 +1,35 @@
-"""``callscribe calls [show ID | retry ID…]``: what happened to the calls, for the admin.
-
-The admin commands use the database next to the running daemon (WAL lets them in; each
-store method is one short transaction).  Phone numbers are masked unless asked for, and
-control characters escaped, so a forged PBX field cannot rewrite the admin's terminal.
-"""
+"""``callscribe calls [list | show ID | export ID… | retry ID…]``: what happened to the
+calls, for the admin (helpers shared with the other admin commands: ``common.py``)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from callscribe.cli.arguments import positive_int
-from callscribe.config.loader import DEFAULT_CONFIG, load_settings
-from callscribe.config.settings import Settings
-from callscribe.domain import Call, CallState, Recording, Transcript
-from callscribe.logmask import escape_control, mask_phone
-from callscribe.store import opening
-from callscribe.store.base import CallFacts, JobKind, Store
+from callscribe.cli.calls_export import EXPORT_FORMATS, export_calls
+from callscribe.cli.calls_list import add_list_options, list_calls
+from callscribe.cli.common import (
+    NO_ROUTE,
+    NOT_FOUND,
+    add_common,
+    clean,
+    local_time,
+    mask,
+    masked,
+    minutes,
+    open_store,
+    print_table,
+)
+from callscribe.cli.filters import add_call_filters
+from callscribe.domain import Call, CallState, Delivery, Recording
+from callscribe.store.base import CallFacts, JobKind, TranscriptVersion
 from callscribe.transcription.render import FORMATS, render, to_json_dict
-
-NOT_FOUND = 1
 
 
 def register(subparsers: Any) -> None:
@@ -34,30 +37,36 @@ def register(subparsers: Any) -> None:
         "calls",
         help="list the calls callscribe received and what became of them",
         description=(
-            "Without an ACTION, list the most recent calls with their state: received, "
-            "fetched, transcribed, done, failed (fetching or transcribing gave up) or "
-            "no_recording; a finished call that no route took shows 'no route'. Phone "
-            "numbers are masked unless --show-numbers is given."
+            "Without an ACTION (or with 'list'), list the most recent calls with their "
+            "state: received, fetched, transcribed, done, failed (fetching or transcribing "
+            "gave up) or no_recording; a finished call that no route took shows 'no route'. "
+            "Phone numbers are masked unless --show-numbers is given."
         ),
     )
-    add_common(parser)
-    parser.add_argument(
-        "--state", choices=[state.value for state in CallState], help="only calls in this state"
-    )
-    parser.add_argument("--source", metavar="NAME", help="only calls from this source")
-    parser.add_argument(
-        "--limit", type=positive_int, default=50, metavar="N", help="at most N (50)"
-    )
+    _add_list_arguments(parser)
     parser.set_defaults(handler=list_calls)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
+    listing = actions.add_parser(
+        "list",
+        help="the calls matching filters, as a table, JSON or CSV",
+        description=(
+            "List the calls matching every filter given, the latest first: by the call's "
+            "time (--since, --until), source, operator, client or line number (however it "
+            "was written), state, or words said in the transcript (--text)."
+        ),
+    )
+    _add_list_arguments(listing, inherited=True)
+    listing.set_defaults(handler=list_calls)
+
     show = actions.add_parser(
         "show",
-        help="one call: its details, deliveries and transcript",
+        help="one call: its details, deliveries, transcript versions and transcript",
         description=(
-            "Show a call's details, where its transcript was delivered, and the transcript "
-            "itself. --format json prints all of it as one JSON document; srt and vtt print "
-            "the transcript alone, ready to save as a subtitle file."
+            "Show a call's details, where its transcript was delivered, the versions of its "
+            "transcript (each made by 'callscribe retranscribe' with its settings) and the "
+            "transcript itself. --format json prints all of it as one JSON document; srt "
+            "and vtt print the transcript alone, ready to save as a subtitle file."
         ),
     )
     add_common(show, inherited=True)
@@ -66,6 +75,30 @@ def register(subparsers: Any) -> None:
     )
     show.add_argument("--format", choices=FORMATS, default="text", help="text (default), json…")
     show.set_defaults(handler=show_call)
+
+    export = actions.add_parser(
+        "export",
+        help="write calls' transcripts to files: txt, json, srt or vtt",
+        description=(
+            "Write the transcripts of these calls to stdout, or one file per call into "
+            "--output DIR (call-ID.txt, call-ID-vN.txt for --version N). Phone numbers in "
+            "the text are masked unless --show-numbers is given."
+        ),
+    )
+    add_common(export, inherited=True)
+    export.add_argument("ids", type=int, nargs="+", metavar="ID", help="call ids")
+    export.add_argument(
+        "--format",
+        choices=tuple(EXPORT_FORMATS),
+        default="txt",
+        help="txt (default), json, srt, vtt",
+    )
+    export.add_argument(
+        "--version", type=positive_int, metavar="N", help="this version of the transcript"
+    )
+    export.add_argument("--output", type=Path, metavar="DIR", help="one file per call here")
+    export.add_argument("--force", action="store_true", help="overwrite files in --output")
+    export.set_defaults(handler=export_calls)
 
     retry = actions.add_parser(
         "retry",
@@ -81,94 +114,17 @@ def register(subparsers: Any) -> None:
     retry.set_defaults(handler=retry_calls)
 
 
-def add_common(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
-    """--config and --show-numbers, on a command and its actions; SUPPRESS on an action
-    keeps a value given before the action's name (``calls --config x show 1``)."""
+def _add_list_arguments(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
+    add_common(parser, inherited=inherited)
+    add_call_filters(parser, inherited=inherited)
+    add_list_options(parser, inherited=inherited)
     parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        default=argparse.SUPPRESS if inherited else DEFAULT_CONFIG,
-        help=f"configuration file ({DEFAULT_CONFIG}); the database is found from it",
+        "--limit",
+        type=positive_int,
+        default=argparse.SUPPRESS if inherited else 50,
+        metavar="N",
+        help="at most N (50)",
     )
-    parser.add_argument(
-        "--show-numbers",
-        action="store_true",
-        default=argparse.SUPPRESS if inherited else False,
-        help="show phone numbers in full (masked by default)",
-    )
-
-
-@contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
-    """The settings and the service's database, closed afterwards; never creates a
-    SQLite file (``[store]``: opening.py)."""
-    settings = load_settings(args.config)
-    store = opening.open_store(settings)
-    try:
-        yield settings, store
-    finally:
-        store.close()
-
-
-def clean(text: str | None, args: argparse.Namespace, width: int | None = None) -> str:
-    """A value from outside, safe to print: masked, escaped, cut to ``width``."""
-    if text is None or text == "":
-        return "-"
-    shown = escape_control(text if args.show_numbers else mask_phone(text))
-    if width is not None and len(shown) > width:
-        shown = shown[: width - 1] + "…"
-    return shown
-
-
-def local_time(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def minutes(seconds: float | None) -> str:
-    return "-" if seconds is None else "{}:{:02d}".format(*divmod(round(seconds), 60))
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> None:
-    """Columns padded to their widest cell; the last one is not padded."""
-    widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
-    for row in (headers, *rows):
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print(indent + line.rstrip())
-
-
-def list_calls(args: argparse.Namespace) -> int:
-    state = None if args.state is None else CallState(args.state)
-    with open_store(args) as (_, store):
-        calls = store.calls(state, args.limit, args.source)
-        facts = store.call_facts([call.id for call in calls])
-    if not calls:
-        print("no calls" + (" matching the filters" if state or args.source else " yet"))
-        return 0
-    headers = ("ID", "RECEIVED", "SOURCE", "EXTERNAL ID", "DIRECTION", "CLIENT", "STATE")
-    rows = [
-        (str(call.id), local_time(call.received_at), clean(call.event.source, args),
-         clean(call.event.external_id, args, 24), call.event.direction.value,
-         clean(call.event.client_number, args), call.state.value,
-         minutes(facts[call.id].duration if call.id in facts else None),
-         _note(call, facts.get(call.id), args))
-        for call in calls
-    ]  # fmt: skip
-    print_table((*headers, "DURATION", "NOTE"), rows)
-    if any(row[-1] == NO_ROUTE for row in rows):
-        print(f"\n{NO_ROUTE}: no [[routes]] entry took the call; see why with\n"
-              "  callscribe routes test --call ID")  # fmt: skip
-    return 0
-
-
-NO_ROUTE = "no route"
-
-
-def _note(call: Call, facts: CallFacts | None, args: argparse.Namespace) -> str:
-    """The error of a failed call, or "no route" for one that went nowhere."""
-    if call.error:
-        return clean(call.error, args, 60)
-    return NO_ROUTE if facts is not None and facts.unrouted(call) else "-"
 
 
 def show_call(args: argparse.Namespace) -> int:
@@ -180,10 +136,11 @@ def show_call(args: argparse.Namespace) -> int:
             return NOT_FOUND
         recording = store.recording(call.id)
         transcript = store.transcript(call.id)
+        versions = store.transcript_versions(call.id)
         deliveries = store.deliveries(call_id=call.id)
         facts = store.call_facts([call.id]).get(call.id, CallFacts(None, None))
     if transcript is not None and not args.show_numbers:
-        transcript = _masked(transcript)
+        transcript = masked(transcript)
     if args.format in ("srt", "vtt"):
         if transcript is None:
             print(f"callscribe: call {call.id} has no transcript", file=sys.stderr)
@@ -194,8 +151,9 @@ def show_call(args: argparse.Namespace) -> int:
         document = {
             "call": _call_json(call, recording, facts, args),
             "deliveries": [
-                dataclasses.asdict(d) | {"error": _mask(d.error, args)} for d in deliveries
+                dataclasses.asdict(d) | {"error": mask(d.error, args)} for d in deliveries
             ],
+            "versions": [_version_json(v) for v in versions],
             "transcript": None if transcript is None else to_json_dict(transcript),
         }
         print(json.dumps(document, ensure_ascii=False, indent=2, default=datetime.isoformat))
@@ -206,23 +164,18 @@ def show_call(args: argparse.Namespace) -> int:
     for label, value in details.items():
         print(f"  {label.ljust(width)}  {value}")
     print()
-    if deliveries:
-        print("Deliveries:")
-        rows = [
-            (d.sink, d.state.value, str(d.attempts), local_time(d.delivered_at),
-             clean(d.error, args))  # the whole reason: the list shows its start
-            for d in deliveries
-        ]  # fmt: skip
-        print_table(("SINK", "STATE", "ATTEMPTS", "DELIVERED", "ERROR"), rows, indent="  ")
-    elif facts.unrouted(call):
-        print(f"Deliveries: none, {NO_ROUTE} (see why: callscribe routes test --call {call.id})")
-    else:
-        print("Deliveries: none")
+    _print_deliveries(call, deliveries, facts, args)
     print()
+    if len(versions) > 1:
+        print("Transcript versions:")
+        print_table(("VERSION", "MADE", "MODEL", "LANGUAGE", "SETTINGS"), _version_rows(versions),
+                    indent="  ")  # fmt: skip
+        print()
     if transcript is None:
         print(f"Transcript: {_no_transcript(call, recording is not None)}")
     else:
-        print(f"Transcript ({minutes(transcript.duration)}, {transcript.language}):")
+        which = f", version {versions[-1].version}" if len(versions) > 1 else ""
+        print(f"Transcript ({minutes(transcript.duration)}, {transcript.language}{which}):")
         print(render(transcript, "text", settings.render), end="")
     return 0
 
@@ -246,9 +199,57 @@ def retry_calls(args: argparse.Namespace) -> int:
     return status
 
 
-def _masked(transcript: Transcript) -> Transcript:
-    segments = tuple(dataclasses.replace(s, text=mask_phone(s.text)) for s in transcript.segments)
-    return dataclasses.replace(transcript, segments=segments)
+def _print_deliveries(
+    call: Call, deliveries: list[Delivery], facts: CallFacts, args: argparse.Namespace
+) -> None:
+    if not deliveries:
+        if facts.unrouted(call):
+            print(
+                f"Deliveries: none, {NO_ROUTE} (see why: callscribe routes test --call {call.id})"
+            )
+        else:
+            print("Deliveries: none")
+        return
+    print("Deliveries:")
+    versions = any(d.version != 1 for d in deliveries)  # a column only once there are several
+    rows: list[tuple[str, ...]] = [
+        (d.sink, *((str(d.version),) if versions else ()), d.state.value, str(d.attempts),
+         local_time(d.delivered_at), clean(d.error, args))  # the whole reason: list shows its start
+        for d in deliveries
+    ]  # fmt: skip
+    headers = ("SINK", *(("VERSION",) if versions else ()), "STATE", "ATTEMPTS", "DELIVERED")
+    print_table((*headers, "ERROR"), rows, indent="  ")
+
+
+def _version_rows(versions: list[TranscriptVersion]) -> list[tuple[str, ...]]:
+    """One row per version; SETTINGS shows the beam and whatever differs between them."""
+    keys = {"beam_size"} | {
+        key
+        for v in versions
+        for key, value in v.settings.items()
+        if any(other.settings.get(key) != value for other in versions)
+    }
+    keys -= {"model", "language"}
+    rows: list[tuple[str, ...]] = []
+    for v in versions:
+        settings = ", ".join(f"{k}={v.settings[k]}" for k in sorted(keys) if k in v.settings)
+        made = local_time(v.made_at) if v.made_at else "(before versions were kept)"
+        current = " (current)" if v.replaced_at is None else ""
+        rows.append((f"{v.version}{current}", made, v.transcript.model, v.transcript.language,
+                     settings or "-"))  # fmt: skip
+    return rows
+
+
+def _version_json(version: TranscriptVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "made_at": version.made_at,
+        "replaced_at": version.replaced_at,
+        "settings": dict(version.settings),
+        "model": version.transcript.model,
+        "language": version.transcript.language,
+        "duration": version.transcript.duration,
+    }
 
 
 def _details(
@@ -287,22 +288,17 @@ def _call_json(
     return {
         "id": call.id,
         "state": call.state,
-        "error": _mask(call.error, args),
+        "error": mask(call.error, args),
         "received_at": call.received_at,
         "source": event.source,
         "direction": event.direction,
-        **{name: _mask(getattr(event, name), args) for name in texts},
+        **{name: mask(getattr(event, name), args) for name in texts},
         **{name: getattr(event, name) for name in ("started_at", "answered_at", "ended_at")},
         "no_route": facts.unrouted(call),
         "recording": None
         if recording is None
         else dataclasses.asdict(recording) | {"purged_at": facts.recording_purged_at},
     }
-
-
-def _mask(text: str | None, args: argparse.Namespace) -> str | None:
-    """For JSON: numbers masked, control characters left to the JSON encoder."""
-    return text if text is None or args.show_numbers else mask_phone(text)
 
 
 def _no_transcript(call: Call, recorded: bool) -> str:

@@ -99,7 +99,7 @@ def validate(args: argparse.Namespace) -> int:
 def _call_to_show(settings: Settings, args: argparse.Namespace) -> tuple[Call, Transcript | None]:
     if args.call is None:
         return sample_call(settings), SAMPLE_TRANSCRIPT
-    from callscribe.cli.calls import open_store  # noqa: PLC0415 - only with --call
+    from callscribe.cli.common import open_store  # noqa: PLC0415 - only with --call
 
     with open_store(args) as (_, store):
         try:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from callscribe.cli.arguments import positive_int
-from callscribe.cli.calls import NOT_FOUND, add_common, clean, local_time, open_store, print_table
+from callscribe.cli.common import NOT_FOUND, add_common, clean, local_time, open_store, print_table
 from callscribe.domain import Delivery, DeliveryState
 from callscribe.errors import CallscribeError
 from callscribe.store.base import Store

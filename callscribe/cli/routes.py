@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from callscribe.cli.calls import NOT_FOUND, add_common, clean, open_store
+from callscribe.cli.common import NOT_FOUND, add_common, clean, open_store
 from callscribe.config.routes import sinks_for
 
 

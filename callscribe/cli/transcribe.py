@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from callscribe.cli.arguments import prepare_output
 from callscribe.cli.progress import Progress
 from callscribe.config import RenderSettings, TranscriptionSettings
 from callscribe.config.base import plain_message
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     fmt: Format = args.format
     if args.output:
-        _prepare_output(args.output, [_target(args.output, p, fmt) for p in args.files], args.force)
+        prepare_output(args.output, [_target(args.output, p, fmt) for p in args.files], args.force)
     limits = AudioLimits(settings.max_duration_seconds, settings.max_file_bytes)
 
     def decode(path: Path) -> CallAudio:
@@ -208,20 +209,3 @@ def _redacted(
         target = args.redacted_audio / f"{recording.stem}.redacted{recording.suffix}"
         silence_spans(recording, spans, target, limits=limits)
     return transcript
-
-
-def _prepare_output(folder: Path, targets: list[Path], force: bool) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--output {folder} is a file, not a folder; name a folder")
-    if not force:
-        existing = [t for t in targets if t.exists()]
-        if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            raise ConfigError(
-                f"{existing[0]}{more} already exists; pass --force to overwrite, "
-                "or another --output folder"
-            )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--output {folder}: cannot create it: {exc.strerror}") from None

@@ -160,6 +160,13 @@ class RetentionSettings(ConfigModel):
         ge=1,
         description="Delete transcripts this many days after the call finished; unset: keep.",
     )
+    call_days: int | None = Field(
+        None,
+        ge=1,
+        description="Erase whole calls this many days after they finished: the call's "
+        "details and numbers, transcripts, deliveries, files and its lines in JSONL sinks "
+        "on this machine (as 'callscribe purge --older-than'); unset: keep them.",
+    )
 
 
 class RetrySettings(ConfigModel):

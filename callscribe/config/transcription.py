@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -137,6 +137,19 @@ class TranscriptionSettings(ConfigModel):
         if value[0] is value[1]:
             raise ValueError("the left and right channels must be different speakers")
         return value
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings that shape what the model writes, as stored with each transcript
+        (``calls show`` lists them by version): not threads, workers or limits."""
+        shaping = (
+            "model", "language", "beam_size", "vocabulary", "window_seconds", "vad_threshold",
+            "vad_min_silence_ms", "vad_speech_pad_ms", "encoder", "device",
+        )  # fmt: skip
+        recorded: dict[str, Any] = self.model_dump(mode="json", include=set(shaping))
+        recorded["compute_type"] = self.effective_compute_type
+        if self.hallucination_patterns != DEFAULT_HALLUCINATIONS:
+            recorded["hallucination_patterns"] = list(self.hallucination_patterns)
+        return recorded
 
     @property
     def effective_compute_type(self) -> str:

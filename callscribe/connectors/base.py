@@ -182,6 +182,11 @@ class DeliveryContext:
     ``channels`` says who is on the recording's left and right channel (the daemon's
     decision: the recording's own map, the source's, ``[transcription]``), for a platform
     that needs the operator on a given side (T-Bank TQM).
+    ``version`` is which of the call's transcripts this delivery sends (1: the first).
+    ``revises`` is set when the sink already got an earlier transcript of this call and
+    this delivery sends a newer one (``callscribe retranscribe --redeliver``): it is what
+    the sink saved delivering the earlier one (its ticket, its issue), so the sink can
+    update that item, or comment on it marking the comment as a revision.
     """
 
     key: str
@@ -190,6 +195,8 @@ class DeliveryContext:
     recording: Path | None = None
     recording_url: str | None = None
     channels: tuple[Speaker, Speaker] = (Speaker.OPERATOR, Speaker.CLIENT)
+    version: int = 1
+    revises: Mapping[str, Any] | None = None
 
 
 class Sink(Protocol):

@@ -64,6 +64,9 @@ class SinkKind:
     summary: str
     config: type[ConfigModel]
     build: Callable[[str, Any, RenderSettings], Sink]
+    # Whether `callscribe retranscribe --redeliver` sends it a call's newer transcript
+    # (DeliveryContext.revises): not a platform that is sent the recording, not ours.
+    revisions: bool = True
 
 
 SOURCES: Mapping[str, SourceKind] = {
@@ -116,6 +119,7 @@ SINKS: Mapping[str, SinkKind] = {
         "T-Bank Quality Management: each call imported with its recording (docs/sinks/tqm.md)",
         TqmSinkConfig,
         TqmSink,
+        revisions=False,
     ),
     "qolio": SinkKind(
         "a call card with its transcript in Qolio (docs/sinks/qolio.md)",

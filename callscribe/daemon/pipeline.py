@@ -35,7 +35,7 @@ from callscribe.daemon.links import RecordingLinks
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.recording_server import kept_file
 from callscribe.daemon.workers import Doorbell, settle_failure
-from callscribe.domain import Call, Recording, Speaker
+from callscribe.domain import Call, CallEvent, Delivery, DeliveryState, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
@@ -141,7 +141,8 @@ class Pipeline:
             timings = dataclasses.replace(transcript.timings, decode=round(item.seconds, 3))
             transcript = dataclasses.replace(transcript, timings=timings)  # noqa: PLW2901
             routed = sinks_for(self.settings.routes, call.event)
-            await self.store.complete_transcribe(job, transcript, routed)
+            recorded = self.settings.transcription.recorded()
+            await self.store.complete_transcribe(job, transcript, routed, recorded)
             if not routed:
                 warn_unrouted(call.id)
             log.info(
@@ -170,21 +171,12 @@ class Pipeline:
         started = time.perf_counter()
         try:
             audio = await self.decoder.decode(
-                Path(recording.path), self._channels(call), self._limits()
+                Path(recording.path), channels_of(call.event, self.settings), self._limits()
             )
         except CallscribeError as exc:
             await settle_failure(self.store, job, exc, self.settings.retry.policy("transcribe"))
             return None
         return Decoded(job, call, audio, time.perf_counter() - started)
-
-    def _channels(self, call: Call) -> tuple[Speaker, Speaker]:
-        recordings = call.event.recordings
-        source = self.settings.sources.get(call.event.source)
-        return (
-            (recordings[0].channels if recordings else None)
-            or (source.channels if source else None)
-            or (self.settings.transcription.channels)
-        )
 
     def _limits(self) -> AudioLimits:
         t = self.settings.transcription
@@ -198,8 +190,8 @@ class Pipeline:
                 await settle_failure(self.store, job, error, self.settings.retry.policy("delivery"))
                 continue
             call = await self.store.call(job.call_id)
-            transcript = await self.store.transcript(job.call_id)
-            context = await self._delivery_context(call, sink.name)
+            transcript = await self.store.transcript(job.call_id, job.version)
+            context = await self._delivery_context(call, sink.name, job.version)
             try:
                 # Before the sink sees anything, so no sink can forget it.
                 transcript, context = await for_sink(
@@ -225,8 +217,13 @@ class Pipeline:
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
                 continue
             await self.store.complete_delivery(job, remote_id)
-            self.metrics.delivered_call(sink.name, call)
-            log.info("call %d delivered to %s", call.id, sink.name)
+            again = ""
+            if context.revises is None:
+                self.metrics.delivered_call(sink.name, call)
+            else:  # not a call's latency: a newer transcript, sent days later perhaps
+                self.metrics.delivered(sink.name, "delivered")
+                again = f" (transcript version {job.version})"
+            log.info("call %d delivered to %s%s", call.id, sink.name, again)
 
     async def _silence(
         self, source: Path, spans: Sequence[tuple[float, float]], target: Path
@@ -234,13 +231,15 @@ class Pipeline:
         work = functools.partial(silence_spans, limits=self._limits())
         return await self.decoder.run(source.name, work, source, list(spans), target)
 
-    async def _delivery_context(self, call: Call, sink: str) -> DeliveryContext:
-        (delivery,) = await self.store.deliveries(call_id=call.id, sink=sink)
+    async def _delivery_context(self, call: Call, sink: str, version: int) -> DeliveryContext:
+        deliveries = await self.store.deliveries(call_id=call.id, sink=sink)
+        (delivery,) = [d for d in deliveries if d.version == version]
+        earlier = [d for d in deliveries if d.version < version]
         recording = await self.store.recording(call.id)
         path = Path(recording.path) if recording is not None else None
 
         async def save(progress: Mapping[str, Any]) -> None:
-            await self.store.save_delivery_progress(call.id, sink, progress)
+            await self.store.save_delivery_progress(call.id, sink, progress, version)
 
         present = path if path is not None and path.is_file() else None
         kept = kept_file(recording, self.settings.daemon.recordings_dir) if present else None
@@ -252,8 +251,31 @@ class Pipeline:
             recording_url=recording_link(
                 call, self.settings.sources.get(call.event.source), kept, self.links
             ),
-            channels=self._channels(call),
+            channels=channels_of(call.event, self.settings),
+            version=version,
+            revises=revised(earlier),
         )
+
+
+def revised(earlier: Sequence[Delivery]) -> Mapping[str, Any] | None:
+    """What a sink saved delivering the call's latest earlier transcript it got (the
+    latest delivered one; the latest tried if none was), None for a first delivery."""
+    if not earlier:
+        return None
+    delivered = [d for d in earlier if d.state is DeliveryState.DELIVERED]
+    return max(delivered or earlier, key=lambda d: d.version).progress
+
+
+def channels_of(event: CallEvent, settings: Settings) -> tuple[Speaker, Speaker]:
+    """Who is on the left and right of the call's recording: the recording's own map,
+    else its source's, else ``[transcription] channels``."""
+    recordings = event.recordings
+    source = settings.sources.get(event.source)
+    return (
+        (recordings[0].channels if recordings else None)
+        or (source.channels if source else None)
+        or settings.transcription.channels
+    )
 
 
 def warn_unrouted(call_id: int) -> None:

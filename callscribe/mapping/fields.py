@@ -2,7 +2,8 @@
 
 ``call.*``        what the source reported (``call.client_number``, ``call.started_at``...)
 ``transcript.*``  the transcript (``transcript.dialogue``...): templates only
-``delivery.*``    this delivery (``delivery.key``, ``delivery.recording_url``): templates only
+``delivery.*``    this delivery (``delivery.key``, ``delivery.recording_url``,
+                  ``delivery.version``: 2 and up for a newer transcript): templates only
 ``raw.*``         the vendor's own payload as the source kept it (``raw.sessionId``)
 ``fields.*``      shorthand for ``raw.fields.*``: the generic webhook's free-form fields
 
@@ -32,6 +33,7 @@ class Subject:
     labels: RenderSettings = field(default_factory=RenderSettings)
     key: str | None = None
     recording_url: str | None = None
+    version: int = 1  # which of the call's transcripts the delivery sends
 
 
 Getter = Callable[[Subject], Any]
@@ -72,6 +74,7 @@ TRANSCRIPT_FIELDS: Mapping[str, Getter] = {
 DELIVERY_FIELDS: Mapping[str, Getter] = {
     "key": lambda s: s.key,
     "recording_url": lambda s: s.recording_url,
+    "version": lambda s: s.version,
 }
 OPEN_ROOTS = ("raw", "fields")  # the vendor's payload: any path below them
 

@@ -29,7 +29,17 @@ from callscribe.domain import (
     Recording,
     Transcript,
 )
-from callscribe.store.base import CallFacts, CallParts, Ingested, Job, JobKind, JobState, Store
+from callscribe.store.base import (
+    CallFacts,
+    CallParts,
+    Erased,
+    Ingested,
+    Job,
+    JobKind,
+    JobState,
+    NumberTraces,
+    Store,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -93,9 +103,13 @@ class AsyncStore:
         await self.run(self.store.complete_fetch, job, recording)
 
     async def complete_transcribe(
-        self, job: Job, transcript: Transcript, sinks: Sequence[str]
+        self,
+        job: Job,
+        transcript: Transcript,
+        sinks: Sequence[str],
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        await self.run(self.store.complete_transcribe, job, transcript, sinks)
+        await self.run(self.store.complete_transcribe, job, transcript, sinks, settings)
 
     async def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
         await self.run(self.store.queue_deliveries, call_id, sinks)
@@ -104,9 +118,9 @@ class AsyncStore:
         await self.run(self.store.complete_delivery, job, remote_id)
 
     async def save_delivery_progress(
-        self, call_id: int, sink: str, progress: Mapping[str, Any]
+        self, call_id: int, sink: str, progress: Mapping[str, Any], version: int = 1
     ) -> None:
-        await self.run(self.store.save_delivery_progress, call_id, sink, progress)
+        await self.run(self.store.save_delivery_progress, call_id, sink, progress, version)
 
     async def revive_delivery(self, call_id: int, sink: str) -> bool:
         return await self.run(self.store.revive_delivery, call_id, sink)
@@ -134,14 +148,31 @@ class AsyncStore:
     async def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
         return await self.run(self.store.known_calls, source, external_ids)
 
+    async def number_traces(self, number: str) -> NumberTraces:
+        return await self.run(self.store.number_traces, number)
+
+    async def finished_calls(
+        self, finished_before: datetime, limit: int, after_id: int = 0
+    ) -> list[int]:
+        return await self.run(self.store.finished_calls, finished_before, limit, after_id)
+
+    async def erasure_counts(self, call_ids: Sequence[int]) -> Mapping[str, int]:
+        return await self.run(self.store.erasure_counts, call_ids)
+
+    async def erase_calls(self, call_ids: Sequence[int], reason: str) -> Erased:
+        return await self.run(self.store.erase_calls, call_ids, reason)
+
+    async def erase_call_parts(self, number: str, reason: str) -> int:
+        return await self.run(self.store.erase_call_parts, number, reason)
+
     async def call(self, call_id: int) -> Call:
         return await self.run(self.store.call, call_id)
 
     async def recording(self, call_id: int) -> Recording | None:
         return await self.run(self.store.recording, call_id)
 
-    async def transcript(self, call_id: int) -> Transcript | None:
-        return await self.run(self.store.transcript, call_id)
+    async def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
+        return await self.run(self.store.transcript, call_id, version)
 
     async def deliveries(
         self,

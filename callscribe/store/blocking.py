@@ -1,6 +1,6 @@
-"""A :class:`~callscribe.store.base.Store` (blocking calls) over an async store, for the
-CLI and the contract tests: the async store runs on an event loop of its own thread, and
-each method waits for its coroutine there.
+"""A :class:`~callscribe.store.base.Store` (blocking calls) over the PostgreSQL store, for
+the CLI and the contract tests: the async store runs on an event loop of its own thread,
+and each method waits for its coroutine there.
 
 Why not a second, synchronous PostgreSQL store: the SQL and the rules about claims would
 be written twice and could drift; this way the CLI runs exactly the code the daemon runs.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -25,8 +25,23 @@ from callscribe.domain import (
     Recording,
     Transcript,
 )
-from callscribe.store.async_api import AsyncStoreApi
-from callscribe.store.base import CallFacts, CallParts, Ingested, Job, JobKind, JobState
+from callscribe.store.base import (
+    CallFacts,
+    CallFilter,
+    CallParts,
+    Erased,
+    Ingested,
+    ItemState,
+    Job,
+    JobKind,
+    JobState,
+    NumberTraces,
+    RecordingFile,
+    RetranscribeItem,
+    RetranscribeRun,
+    TranscriptVersion,
+)
+from callscribe.store.postgres import PostgresStore
 
 T = TypeVar("T")
 
@@ -34,7 +49,7 @@ T = TypeVar("T")
 class BlockingStore:
     """Opens the async store with ``opener`` on its own loop; :meth:`close` closes both."""
 
-    def __init__(self, opener: Callable[[], Awaitable[AsyncStoreApi]]) -> None:
+    def __init__(self, opener: Callable[[], Awaitable[PostgresStore]]) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="callscribe-store-loop", daemon=True
@@ -94,8 +109,14 @@ class BlockingStore:
     def complete_fetch(self, job: Job, recording: Recording) -> None:
         self._wait(self._store.complete_fetch(job, recording))
 
-    def complete_transcribe(self, job: Job, transcript: Transcript, sinks: Sequence[str]) -> None:
-        self._wait(self._store.complete_transcribe(job, transcript, sinks))
+    def complete_transcribe(
+        self,
+        job: Job,
+        transcript: Transcript,
+        sinks: Sequence[str],
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._wait(self._store.complete_transcribe(job, transcript, sinks, settings))
 
     def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
         self._wait(self._store.queue_deliveries(call_id, sinks))
@@ -103,8 +124,10 @@ class BlockingStore:
     def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         self._wait(self._store.complete_delivery(job, remote_id))
 
-    def save_delivery_progress(self, call_id: int, sink: str, progress: Mapping[str, Any]) -> None:
-        self._wait(self._store.save_delivery_progress(call_id, sink, progress))
+    def save_delivery_progress(
+        self, call_id: int, sink: str, progress: Mapping[str, Any], version: int = 1
+    ) -> None:
+        self._wait(self._store.save_delivery_progress(call_id, sink, progress, version))
 
     def revive_delivery(self, call_id: int, sink: str) -> bool:
         return self._wait(self._store.revive_delivery(call_id, sink))
@@ -132,14 +155,113 @@ class BlockingStore:
     def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
         return self._wait(self._store.known_calls(source, external_ids))
 
+    def transcript_versions(self, call_id: int) -> list[TranscriptVersion]:
+        return self._wait(self._store.transcript_versions(call_id))
+
+    def find_calls(self, where: CallFilter, limit: int | None = None) -> list[Call]:
+        return self._wait(self._store.find_calls(where, limit))
+
+    def start_retranscribe(
+        self,
+        key: str,
+        request: Mapping[str, Any],
+        model: str,
+        call_ids: Sequence[int],
+        *,
+        again: bool = False,
+    ) -> RetranscribeRun:
+        return self._wait(
+            self._store.start_retranscribe(key, request, model, call_ids, again=again)
+        )
+
+    def claim_retranscribe(
+        self, run_id: int, worker: str, lease_seconds: float, limit: int
+    ) -> list[Call]:
+        return self._wait(self._store.claim_retranscribe(run_id, worker, lease_seconds, limit))
+
+    def renew_retranscribe(self, run_id: int, worker: str, lease_seconds: float) -> int:
+        return self._wait(self._store.renew_retranscribe(run_id, worker, lease_seconds))
+
+    def release_retranscribe(self, run_id: int, worker: str) -> int:
+        return self._wait(self._store.release_retranscribe(run_id, worker))
+
+    def save_retranscription(
+        self,
+        run_id: int,
+        call_id: int,
+        worker: str,
+        transcript: Transcript,
+        *,
+        settings: Mapping[str, Any],
+        redeliver_to: Collection[str] = (),
+    ) -> int | None:
+        return self._wait(
+            self._store.save_retranscription(
+                run_id, call_id, worker, transcript, settings=settings, redeliver_to=redeliver_to
+            )
+        )
+
+    def settle_retranscribe(
+        self, run_id: int, call_id: int, worker: str, state: ItemState, reason: str
+    ) -> bool:
+        return self._wait(self._store.settle_retranscribe(run_id, call_id, worker, state, reason))
+
+    def record_retranscribe_work(
+        self, run_id: int, audio_seconds: float, work_seconds: float
+    ) -> None:
+        self._wait(self._store.record_retranscribe_work(run_id, audio_seconds, work_seconds))
+
+    def retranscribe_items(self, run_id: int) -> list[RetranscribeItem]:
+        return self._wait(self._store.retranscribe_items(run_id))
+
+    def retranscribe_run(self, key: str) -> RetranscribeRun | None:
+        return self._wait(self._store.retranscribe_run(key))
+
+    def retranscribe_obstacles(self, run_id: int | None, call_ids: Sequence[int]) -> dict[int, str]:
+        return self._wait(self._store.retranscribe_obstacles(run_id, call_ids))
+
+    def retranscribe_speed(self, model: str) -> float | None:
+        return self._wait(self._store.retranscribe_speed(model))
+
+    def import_call(
+        self,
+        event: CallEvent,
+        recording: RecordingFile,
+        transcript: Transcript | None,
+        *,
+        error: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        sinks: Sequence[str] = (),
+    ) -> Ingested:
+        return self._wait(
+            self._store.import_call(
+                event, recording, transcript, error=error, settings=settings, sinks=sinks
+            )
+        )
+
+    def number_traces(self, number: str) -> NumberTraces:
+        return self._wait(self._store.number_traces(number))
+
+    def finished_calls(self, finished_before: datetime, limit: int, after_id: int = 0) -> list[int]:
+        return self._wait(self._store.finished_calls(finished_before, limit, after_id))
+
+    def erasure_counts(self, call_ids: Sequence[int]) -> Mapping[str, int]:
+        return self._wait(self._store.erasure_counts(call_ids))
+
+    def erase_calls(self, call_ids: Sequence[int], reason: str) -> Erased:
+        return self._wait(self._store.erase_calls(call_ids, reason))
+
+    def erase_call_parts(self, number: str, reason: str) -> int:
+        return self._wait(self._store.erase_call_parts(number, reason))
+
     def call(self, call_id: int) -> Call:
         return self._wait(self._store.call(call_id))
 
     def recording(self, call_id: int) -> Recording | None:
         return self._wait(self._store.recording(call_id))
 
-    def transcript(self, call_id: int) -> Transcript | None:
-        return self._wait(self._store.transcript(call_id))
+    def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
+        return self._wait(self._store.transcript(call_id, version))
 
     def deliveries(
         self,

@@ -34,7 +34,7 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def idempotency_key(source: str, external_id: str, sink: str) -> str:
+def idempotency_key(source: str, external_id: str, sink: str, version: int = 1) -> str:
     """The key a sink uses to recognise a transcript it already received.
 
     ``cs1-`` and the SHA-256 of the JSON array ``[source, external_id, sink]``: 68 ASCII
@@ -42,8 +42,14 @@ def idempotency_key(source: str, external_id: str, sink: str) -> str:
     only on what the PBX said and the sink's name — not on database row ids — so it stays
     the same when a delivery is retried, re-queued by an admin, or the database is
     rebuilt from scratch; JSON encoding keeps ``("a:b", "c")`` apart from ``("a", "b:c")``.
+    A later ``version`` of the call's transcript (``callscribe retranscribe
+    --redeliver``) is a delivery of its own: ``[source, external_id, sink, version]``,
+    as stable across its retries as the first.
     """
-    material = json.dumps([source, external_id, sink], ensure_ascii=False)
+    parts: list[str | int] = [source, external_id, sink]
+    if version != 1:
+        parts.append(version)
+    material = json.dumps(parts, ensure_ascii=False)
     return "cs1-" + hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

@@ -27,13 +27,16 @@ TABLES = (
     "calls",
     "recordings",
     "transcripts",
+    "transcript_versions",
     "deliveries",
     "jobs",
     "audit",
     "call_parts",
     "backfill_days",
+    "retranscribe_runs",
+    "retranscribe_items",
 )
-IDENTITY_TABLES = ("calls", "jobs", "audit")
+IDENTITY_TABLES = ("calls", "jobs", "audit", "retranscribe_runs")
 Converter = Callable[[Any], Any]
 CONVERTERS: dict[str, Converter] = {
     "timestamp with time zone": as_time,

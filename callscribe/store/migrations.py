@@ -130,6 +130,76 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, day)
     );
     """,
+    # 6: batch work on stored calls (issue 20).  A transcript made again keeps the one it
+    # replaces as a version, with the settings each was made with; a delivery belongs to
+    # one version of the transcript, so sending a newer version to a sink that has an
+    # older one is a delivery of its own (its own idempotency key).  `callscribe
+    # retranscribe` records each run and how far it got, so a stopped run resumes.
+    """
+    ALTER TABLE transcripts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    -- JSON object: the [transcription] settings that shape the text; NULL: not recorded.
+    ALTER TABLE transcripts ADD COLUMN settings TEXT;
+    ALTER TABLE transcripts ADD COLUMN made_at TEXT;  -- NULL: made before versions were kept
+
+    CREATE TABLE transcript_versions (
+        call_id     INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        document    TEXT NOT NULL,
+        settings    TEXT,
+        made_at     TEXT,
+        replaced_at TEXT NOT NULL,
+        PRIMARY KEY (call_id, version)
+    );
+
+    -- SQLite cannot change a table's UNIQUE constraint: deliveries is rebuilt with a
+    -- version, one delivery per (call, sink, version) instead of per (call, sink).
+    CREATE TABLE deliveries_by_version (
+        call_id         INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        sink            TEXT NOT NULL,
+        version         INTEGER NOT NULL DEFAULT 1,
+        state           TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        remote_id       TEXT,
+        error           TEXT,
+        delivered_at    TEXT,
+        progress        TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (call_id, sink, version)
+    );
+    INSERT INTO deliveries_by_version (call_id, sink, version, state, idempotency_key,
+        attempts, remote_id, error, delivered_at, progress)
+        SELECT call_id, sink, 1, state, idempotency_key, attempts, remote_id, error,
+        delivered_at, progress FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_by_version RENAME TO deliveries;
+    CREATE INDEX deliveries_state ON deliveries (state);
+    -- A DELIVER job works on the delivery of this version (one job per call and sink at a
+    -- time, as before: versions go out in order).
+    ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+
+    CREATE TABLE retranscribe_runs (
+        id            INTEGER PRIMARY KEY,
+        key           TEXT NOT NULL UNIQUE,  -- digest of what was asked: same command, same run
+        request       TEXT NOT NULL,  -- JSON: the filters and settings asked for
+        model         TEXT NOT NULL,
+        audio_seconds REAL NOT NULL DEFAULT 0,  -- transcribed so far, by every attempt
+        work_seconds  REAL NOT NULL DEFAULT 0,  -- wall time those attempts took
+        started_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE TABLE retranscribe_items (
+        run_id      INTEGER NOT NULL REFERENCES retranscribe_runs (id) ON DELETE CASCADE,
+        call_id     INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        state       TEXT NOT NULL,  -- queued, running, done, skipped, failed
+        worker      TEXT,
+        lease_until TEXT,
+        version     INTEGER,  -- the transcript version it made (done)
+        reason      TEXT,  -- why skipped or failed
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (run_id, call_id)
+    );
+    CREATE INDEX retranscribe_items_call ON retranscribe_items (call_id, state);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

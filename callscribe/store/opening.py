@@ -3,6 +3,8 @@ unless ``[store] url`` names a PostgreSQL database."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from callscribe.config.settings import Settings
 from callscribe.errors import ConfigError
 from callscribe.store.async_api import AsyncStoreApi
@@ -43,13 +45,27 @@ def open_store(settings: Settings) -> Store:
     target = pg_target(settings)
     if target is not None:
         return BlockingStore(lambda: PostgresStore.open(target, pool_size=CLI_POOL))
+    return SqliteStore(_existing(settings))
+
+
+async def open_command_store(settings: Settings) -> AsyncStoreApi:
+    """The store for a command running the daemon's async code (``callscribe purge``
+    erases with the code retention runs); as :func:`open_store`, never creates a file."""
+    target = pg_target(settings)
+    if target is not None:
+        return await PostgresStore.open(target, pool_size=CLI_POOL)
+    path = _existing(settings)
+    return await AsyncStore.open(lambda: SqliteStore(path))
+
+
+def _existing(settings: Settings) -> Path:
     path = settings.daemon.database_path
     if not path.exists():
         raise ConfigError(
             f"no database at {path}: the service has not run with this configuration yet, "
             "or [daemon] state_dir / database point elsewhere"
         )
-    return SqliteStore(path)
+    return path
 
 
 def store_name(settings: Settings) -> str:

@@ -23,14 +23,14 @@ class PgAdmin(PgReads):
     async def revive_delivery(self, call_id: int, sink: str) -> bool:
         async def body(cur: Cursor, now: datetime) -> bool:
             await cur.execute(
-                "SELECT d.state, EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = d.call_id)"
+                "SELECT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = d.call_id)"
                 " AS recorded, EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = d.call_id)"
                 " AS transcribed FROM deliveries d WHERE d.call_id = %s AND d.sink = %s"
-                " FOR UPDATE OF d",
-                (call_id, sink),
+                " AND d.state = %s FOR UPDATE OF d",
+                (call_id, sink, DeliveryState.DEAD.value),
             )
             row = await cur.fetchone()
-            if row is None or row["state"] != DeliveryState.DEAD.value:
+            if row is None:
                 return False
             if row["recorded"] and not row["transcribed"]:
                 raise ValueError(
@@ -39,10 +39,11 @@ class PgAdmin(PgReads):
                 )
             await cur.execute(
                 "UPDATE deliveries SET state = %s, attempts = 0, error = NULL"
-                " WHERE call_id = %s AND sink = %s",
-                (DeliveryState.PENDING.value, call_id, sink),
+                " WHERE call_id = %s AND sink = %s AND state = %s RETURNING version",
+                (DeliveryState.PENDING.value, call_id, sink, DeliveryState.DEAD.value),
             )
-            await q.requeue(cur, JobKind.DELIVER, call_id, sink, now)
+            lowest = min(int(r["version"]) for r in await cur.fetchall())
+            await q.requeue(cur, JobKind.DELIVER, call_id, sink, now, version=lowest)
             back = CallState.TRANSCRIBED if row["recorded"] else CallState.NO_RECORDING
             await cur.execute(
                 "UPDATE calls SET state = %s, updated_at = %s WHERE id = %s AND state = %s",
@@ -101,7 +102,7 @@ class PgAdmin(PgReads):
                 (now, [int(i) for i in call_ids]),
             )
             marked = sorted(int(row["call_id"]) for row in await cur.fetchall())
-            await _audit(cur, now, "recording", marked, reason)
+            await audit(cur, now, "recording", marked, reason)
             return len(marked)
 
         return await self._db.transaction(body)
@@ -114,7 +115,14 @@ class PgAdmin(PgReads):
                 (CallState.DONE.value, older_than),
             )
             deleted = sorted(int(row["call_id"]) for row in await cur.fetchall())
-            await _audit(cur, now, "transcript", deleted, reason)
+            await audit(cur, now, "transcript", deleted, reason)
+            await cur.execute(
+                "DELETE FROM transcript_versions WHERE call_id = ANY(%s::bigint[])"
+                " RETURNING call_id",
+                (deleted,),
+            )
+            versions = sorted({int(row["call_id"]) for row in await cur.fetchall()})
+            await audit(cur, now, "transcript_version", versions, reason)
             return len(deleted)
 
         return await self._db.transaction(body)
@@ -143,12 +151,20 @@ class PgAdmin(PgReads):
         return {row["external_id"] for row in rows}
 
 
-async def _audit(
-    cur: Cursor, now: datetime, category: str, call_ids: Sequence[int], reason: str
+async def audit(
+    cur: Cursor,
+    now: datetime,
+    category: str,
+    call_ids: Sequence[int],
+    reason: str,
+    *,
+    count: int | None = None,
 ) -> None:
-    if call_ids:
+    """One audit row, as sqlite_admin.audit writes it: ids only, never content."""
+    count = len(call_ids) if count is None else count
+    if count:
         await cur.execute(
             "INSERT INTO audit (at, category, count, object_ids, reason)"
             " VALUES (%s, %s, %s, %s, %s)",
-            (now, category, len(call_ids), json.dumps(list(call_ids)), reason),
+            (now, category, count, json.dumps(list(call_ids)), reason),
         )

@@ -11,7 +11,7 @@ its last two deliveries at once cannot both see the other's as still pending.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from psycopg import AsyncCursor
@@ -26,14 +26,21 @@ Cursor = AsyncCursor[DictRow]
 
 
 async def enqueue(
-    cur: Cursor, kind: JobKind, call_id: int, sink: str | None, now: datetime
+    cur: Cursor,
+    kind: JobKind,
+    call_id: int,
+    sink: str | None,
+    now: datetime,
+    *,
+    version: int = 1,
 ) -> int | None:
     """Queue a job unless the same (kind, call, sink) is already queued or running
     (``jobs_active_key``); the new job's id, or None."""
     await cur.execute(
-        "INSERT INTO jobs (kind, call_id, sink, state, run_at, created_at, updated_at)"
-        " VALUES (%s, %s, %s, 'queued', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
-        (kind.value, call_id, sink, now, now, now),
+        "INSERT INTO jobs (kind, call_id, sink, state, run_at, created_at, updated_at,"
+        " version) VALUES (%s, %s, %s, 'queued', %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        (kind.value, call_id, sink, now, now, now, version),
     )
     row = await cur.fetchone()
     return None if row is None else int(row["id"])
@@ -95,8 +102,9 @@ async def retry(cur: Cursor, job: Job, error: str, run_at: datetime, now: dateti
         return False
     if job.kind is JobKind.DELIVER:
         await cur.execute(
-            "UPDATE deliveries SET error = %s, attempts = %s WHERE call_id = %s AND sink = %s",
-            (error, job.attempts, job.call_id, job.sink),
+            "UPDATE deliveries SET error = %s, attempts = %s"
+            " WHERE call_id = %s AND sink = %s AND version = %s",
+            (error, job.attempts, job.call_id, job.sink, job.version),
         )
     return True
 
@@ -117,16 +125,18 @@ async def after_death(cur: Cursor, job: Job, error: str, now: datetime) -> None:
     if job.kind is JobKind.DELIVER:
         await cur.execute(
             "UPDATE deliveries SET state = %s, error = %s, attempts = %s"
-            " WHERE call_id = %s AND sink = %s AND state = %s",
+            " WHERE call_id = %s AND sink = %s AND version = %s AND state = %s",
             (
                 DeliveryState.DEAD.value,
                 error,
                 job.attempts,
                 job.call_id,
                 job.sink,
+                job.version,
                 DeliveryState.PENDING.value,
             ),
         )
+        await next_delivery(cur, job.call_id, job.sink or "", now)
         await settle_call(cur, job.call_id, now)
     else:
         await cur.execute(
@@ -169,26 +179,69 @@ async def sweep(cur: Cursor, now: datetime, max_stalls: int) -> int:
     return len(rows)
 
 
-async def queue_deliveries(cur: Cursor, call_id: int, sinks: Sequence[str], now: datetime) -> None:
-    """A PENDING delivery and a DELIVER job for each sink the call has none for yet."""
+async def queue_deliveries(
+    cur: Cursor, call_id: int, sinks: Sequence[str], now: datetime, version: int = 1
+) -> None:
+    """A PENDING delivery of transcript ``version`` and a DELIVER job for each sink the
+    call has no delivery for yet (of any version)."""
+    for sink in dict.fromkeys(sinks):
+        await cur.execute(
+            "SELECT 1 FROM deliveries WHERE call_id = %s AND sink = %s", (call_id, sink)
+        )
+        known = await cur.fetchone()
+        if known is None and await add_delivery(cur, call_id, sink, version):
+            await enqueue(cur, JobKind.DELIVER, call_id, sink, now, version=version)
+    await settle_call(cur, call_id, now)
+
+
+async def queue_revisions(
+    cur: Cursor, call_id: int, sinks: Collection[str], version: int, now: datetime
+) -> int:
+    """A PENDING delivery of transcript ``version`` to each of ``sinks`` that already has
+    a delivery of this call; its job comes once the sink's earlier ones settled (see
+    sqlite_jobs.queue_revisions).  Returns how many were queued."""
+    await cur.execute(
+        "SELECT DISTINCT sink FROM deliveries WHERE call_id = %s ORDER BY sink", (call_id,)
+    )
+    queued = 0
+    for row in await cur.fetchall():
+        sink = row["sink"]
+        if sink in sinks and await add_delivery(cur, call_id, sink, version):
+            await next_delivery(cur, call_id, sink, now)
+            queued += 1
+    if queued:
+        await cur.execute(
+            "UPDATE calls SET state = %s, updated_at = %s WHERE id = %s AND state = %s",
+            (CallState.TRANSCRIBED.value, now, call_id, CallState.DONE.value),
+        )
+    return queued
+
+
+async def add_delivery(cur: Cursor, call_id: int, sink: str, version: int) -> bool:
+    """Insert a PENDING delivery; False when the call already has one of this version."""
     await cur.execute("SELECT source, external_id FROM calls WHERE id = %s", (call_id,))
     call = await cur.fetchone()
     if call is None:
         raise KeyError(f"no call with id {call_id}")
-    for sink in dict.fromkeys(sinks):
-        await cur.execute(
-            "INSERT INTO deliveries (call_id, sink, state, idempotency_key)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING call_id",
-            (
-                call_id,
-                sink,
-                DeliveryState.PENDING.value,
-                idempotency_key(call["source"], call["external_id"], sink),
-            ),
-        )
-        if await cur.fetchone() is not None:
-            await enqueue(cur, JobKind.DELIVER, call_id, sink, now)
-    await settle_call(cur, call_id, now)
+    key = idempotency_key(call["source"], call["external_id"], sink, version)
+    await cur.execute(
+        "INSERT INTO deliveries (call_id, sink, version, state, idempotency_key)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING call_id",
+        (call_id, sink, version, DeliveryState.PENDING.value, key),
+    )
+    return await cur.fetchone() is not None
+
+
+async def next_delivery(cur: Cursor, call_id: int, sink: str, now: datetime) -> None:
+    """Queue the DELIVER job of the sink's lowest PENDING version, unless the sink has a
+    job queued or running for this call (its settling comes back here)."""
+    await cur.execute(
+        "SELECT min(version) AS v FROM deliveries WHERE call_id = %s AND sink = %s AND state = %s",
+        (call_id, sink, DeliveryState.PENDING.value),
+    )
+    row = await cur.fetchone()
+    if row is not None and row["v"] is not None:
+        await enqueue(cur, JobKind.DELIVER, call_id, sink, now, version=int(row["v"]))
 
 
 async def settle_call(cur: Cursor, call_id: int, now: datetime) -> None:
@@ -221,19 +274,27 @@ async def set_call_state(cur: Cursor, call_id: int, state: CallState, now: datet
 
 
 async def requeue(
-    cur: Cursor, kind: JobKind, call_id: int, sink: str | None, now: datetime
+    cur: Cursor,
+    kind: JobKind,
+    call_id: int,
+    sink: str | None,
+    now: datetime,
+    *,
+    version: int = 1,
 ) -> None:
-    """The stage's last dead job back in the queue, due now, as if new (attempts and
-    stalls reset); a new job if none died; nothing if one is already on its way."""
+    """The stage's last dead job (of this transcript ``version``) back in the queue, due
+    now, as if new (attempts and stalls reset); a new job if none died; nothing if one is
+    already on its way (of any version: jobs_active_key allows one)."""
     await cur.execute(
         "SELECT id, state FROM jobs WHERE kind = %s AND call_id = %s"
-        " AND sink IS NOT DISTINCT FROM %s AND state IN ('queued', 'running', 'dead')"
+        " AND sink IS NOT DISTINCT FROM %s AND (state IN ('queued', 'running')"
+        " OR (state = 'dead' AND version = %s))"
         " ORDER BY state IN ('queued', 'running') DESC, id DESC LIMIT 1",
-        (kind.value, call_id, sink),
+        (kind.value, call_id, sink, version),
     )
     row = await cur.fetchone()
     if row is None:
-        await enqueue(cur, kind, call_id, sink, now)
+        await enqueue(cur, kind, call_id, sink, now, version=version)
     elif row["state"] == JobState.DEAD.value:
         await cur.execute(
             "UPDATE jobs SET state = 'queued', attempts = 0, stalls = 0, run_at = %s,"

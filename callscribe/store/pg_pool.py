@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -168,7 +168,9 @@ class PgDatabase:
             return result
         raise AssertionError("unreachable: the last attempt raises or returns")
 
-    async def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[DictRow]:
+    async def select(
+        self, sql: str, params: tuple[Any, ...] | Mapping[str, Any] = ()
+    ) -> list[DictRow]:
         async def query(cur: Cursor, _: datetime) -> list[DictRow]:
             await cur.execute(sql, params)
             return await cur.fetchall()

@@ -8,7 +8,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
-from callscribe.store.base import CallFacts, CallParts, Job, JobKind, JobState
+from callscribe.store.base import (
+    CallFacts,
+    CallParts,
+    Job,
+    JobKind,
+    JobState,
+    TranscriptVersion,
+)
+from callscribe.store.batch_rows import VERSIONS_SQL, version_from_row
 from callscribe.store.pg_pool import PgDatabase
 from callscribe.store.rows import (
     as_time,
@@ -39,11 +47,18 @@ class PgReads:
         rows = await self._db.select("SELECT * FROM recordings WHERE call_id = %s", (call_id,))
         return recording_from_row(rows[0]) if rows else None
 
-    async def transcript(self, call_id: int) -> Transcript | None:
+    async def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
         rows = await self._db.select(
-            "SELECT document FROM transcripts WHERE call_id = %s", (call_id,)
+            "SELECT document FROM transcripts WHERE call_id = %s"
+            " AND (%s::integer IS NULL OR version = %s) UNION ALL"
+            " SELECT document FROM transcript_versions WHERE call_id = %s AND version = %s",
+            (call_id, version, version, call_id, version),
         )
         return from_json_dict(json.loads(rows[0]["document"])) if rows else None
+
+    async def transcript_versions(self, call_id: int) -> list[TranscriptVersion]:
+        rows = await self._db.select(VERSIONS_SQL, (call_id, call_id))
+        return [version_from_row(row) for row in rows]
 
     async def deliveries(
         self,
@@ -54,7 +69,7 @@ class PgReads:
         rows = await self._db.select(
             "SELECT * FROM deliveries WHERE (%s::bigint IS NULL OR call_id = %s)"
             " AND (%s::text IS NULL OR state = %s) AND (%s::text IS NULL OR sink = %s)"
-            " ORDER BY call_id, sink",
+            " ORDER BY call_id, sink, version",
             (call_id, call_id, _value(state), _value(state), sink, sink),
         )
         return [delivery_from_row(row) for row in rows]

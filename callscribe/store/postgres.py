@@ -17,22 +17,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from callscribe.domain import CallEvent, CallPart, CallState, Recording, Transcript
-from callscribe.errors import StoreError
 from callscribe.store import pg_jobs as q
 from callscribe.store.base import CallParts, Ingested, Job, JobKind, JobState, Limits
 from callscribe.store.claims import check_call, held_or_warn
 from callscribe.store.codec import event_to_json
-from callscribe.store.pg_admin import PgAdmin
+from callscribe.store.pg_batch import insert_call, known_call, lock_call_key
+from callscribe.store.pg_erasure import PgErasure
 from callscribe.store.pg_pool import Cursor, PgDatabase, PgTarget
 from callscribe.store.pg_schema import migrate
+from callscribe.store.pg_versions import store_transcript
 from callscribe.store.postgres_lock import run_exclusively
 from callscribe.store.rows import parts_from_rows
-from callscribe.transcription.render import to_json_dict
 
 DEFAULT_POOL = 10
 
 
-class PostgresStore(PgAdmin):
+class PostgresStore(PgErasure):
     """Open with :meth:`open`, which connects, migrates and checks the schema."""
 
     def __init__(self, db: PgDatabase, limits: Limits) -> None:
@@ -74,28 +74,9 @@ class PostgresStore(PgAdmin):
         state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
 
         async def body(cur: Cursor, now: datetime) -> Ingested:
-            await _lock_call_key(cur, event.source, event.external_id)
-            await cur.execute(
-                "INSERT INTO calls (source, external_id, event, state, received_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source, external_id) DO NOTHING"
-                " RETURNING id",
-                (event.source, event.external_id, document, state.value, now, now),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                await cur.execute(
-                    "SELECT id FROM calls WHERE source = %s AND external_id = %s",
-                    (event.source, event.external_id),
-                )
-                existing = await cur.fetchone()
-                if existing is None:
-                    raise StoreError(f"call {event.external_id} vanished while being stored")
-                return Ingested(call_id=int(existing["id"]), created=False)
-            call_id = int(row["id"])
-            await cur.execute(
-                "DELETE FROM call_parts WHERE source = %s AND external_id = %s",
-                (event.source, event.external_id),
-            )
+            call_id = await insert_call(cur, event, document, state, now)
+            if call_id is None:
+                return Ingested(call_id=await known_call(cur, event), created=False)
             if event.recordings:
                 await q.enqueue(cur, JobKind.FETCH, call_id, None, now)
             elif sinks is not None:
@@ -109,7 +90,7 @@ class PostgresStore(PgAdmin):
         key = (part.source, part.external_id)
 
         async def body(cur: Cursor, now: datetime) -> CallParts | None:
-            await _lock_call_key(cur, *key)
+            await lock_call_key(cur, *key)
             await cur.execute("SELECT 1 FROM calls WHERE source = %s AND external_id = %s", key)
             if await cur.fetchone() is not None:
                 return None
@@ -171,9 +152,7 @@ class PostgresStore(PgAdmin):
         check_call(job, recording.call_id)
 
         async def body(cur: Cursor, now: datetime) -> None:
-            if not held_or_warn(
-                await q.finish(cur, job, JobState.DONE, now, None), job, "complete"
-            ):
+            if not await _finish(cur, job, now):
                 return
             await cur.execute(
                 "INSERT INTO recordings (call_id, path, size, sha256, fetched_at)"
@@ -189,22 +168,19 @@ class PostgresStore(PgAdmin):
         await self._db.transaction(body)
 
     async def complete_transcribe(
-        self, job: Job, transcript: Transcript, sinks: Sequence[str]
+        self,
+        job: Job,
+        transcript: Transcript,
+        sinks: Sequence[str],
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        document = json.dumps(to_json_dict(transcript), ensure_ascii=False)
-
         async def body(cur: Cursor, now: datetime) -> None:
-            if not held_or_warn(
-                await q.finish(cur, job, JobState.DONE, now, None), job, "complete"
-            ):
+            if not await _finish(cur, job, now):
                 return
-            await cur.execute(
-                "INSERT INTO transcripts (call_id, document) VALUES (%s, %s)"
-                " ON CONFLICT (call_id) DO UPDATE SET document = excluded.document",
-                (job.call_id, document),
-            )
+            await _lock_call(cur, job.call_id)
+            version = await store_transcript(cur, job.call_id, transcript, settings, now)
             await q.set_call_state(cur, job.call_id, CallState.TRANSCRIBED, now)
-            await q.queue_deliveries(cur, job.call_id, sinks, now)
+            await q.queue_deliveries(cur, job.call_id, sinks, now, version)
 
         await self._db.transaction(body)
 
@@ -228,34 +204,37 @@ class PostgresStore(PgAdmin):
 
     async def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         async def body(cur: Cursor, now: datetime) -> None:
-            if not held_or_warn(
-                await q.finish(cur, job, JobState.DONE, now, None), job, "complete"
-            ):
+            if not await _finish(cur, job, now):
                 return
             await cur.execute(
                 "UPDATE deliveries SET state = 'delivered', remote_id = %s, delivered_at = %s,"
-                " attempts = %s, error = NULL WHERE call_id = %s AND sink = %s",
-                (remote_id, now, job.attempts, job.call_id, job.sink),
+                " attempts = %s, error = NULL WHERE call_id = %s AND sink = %s AND version = %s",
+                (remote_id, now, job.attempts, job.call_id, job.sink, job.version),
             )
+            await q.next_delivery(cur, job.call_id, job.sink or "", now)
             await q.settle_call(cur, job.call_id, now)
 
         await self._db.transaction(body)
 
     async def save_delivery_progress(
-        self, call_id: int, sink: str, progress: Mapping[str, Any]
+        self, call_id: int, sink: str, progress: Mapping[str, Any], version: int = 1
     ) -> None:
+        which = (call_id, sink, version)
+
         async def body(cur: Cursor, _: datetime) -> None:
             await cur.execute(
-                "SELECT progress FROM deliveries WHERE call_id = %s AND sink = %s FOR UPDATE",
-                (call_id, sink),
+                "SELECT progress FROM deliveries WHERE call_id = %s AND sink = %s"
+                " AND version = %s FOR UPDATE",
+                which,
             )
             row = await cur.fetchone()
             if row is None:
-                raise KeyError(f"no delivery of call {call_id} to {sink}")
+                raise KeyError(f"no delivery of call {call_id} to {sink} (version {version})")
             merged = {**json.loads(row["progress"]), **progress}
             await cur.execute(
-                "UPDATE deliveries SET progress = %s WHERE call_id = %s AND sink = %s",
-                (json.dumps(merged, ensure_ascii=False, sort_keys=True), call_id, sink),
+                "UPDATE deliveries SET progress = %s WHERE call_id = %s AND sink = %s"
+                " AND version = %s",
+                (json.dumps(merged, ensure_ascii=False, sort_keys=True), *which),
             )
 
         await self._db.transaction(body)
@@ -266,6 +245,7 @@ async def _finish(cur: Cursor, job: Job, now: datetime) -> bool:
     return held_or_warn(await q.finish(cur, job, JobState.DONE, now, None), job, "complete")
 
 
-async def _lock_call_key(cur: Cursor, source: str, external_id: str) -> None:
-    key = json.dumps([source, external_id], ensure_ascii=False)
-    await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+async def _lock_call(cur: Cursor, call_id: int) -> None:
+    """Hold the call's row to the end of the transaction: its versions are numbered
+    one writer at a time (a retranscribe run saves under the same lock)."""
+    await cur.execute("SELECT 1 FROM calls WHERE id = %s FOR UPDATE", (call_id,))

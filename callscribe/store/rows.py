@@ -46,6 +46,7 @@ def job_from_row(row: Row) -> Job:
         lease_until=optional_time(row["lease_until"]),
         worker=row["worker"],
         error=row["error"],
+        version=row["version"],
     )
 
 
@@ -79,6 +80,7 @@ def delivery_from_row(row: Row) -> Delivery:
         remote_id=row["remote_id"],
         error=row["error"],
         delivered_at=optional_time(row["delivered_at"]),
+        version=row["version"],
         progress=json.loads(row["progress"]),
     )
 

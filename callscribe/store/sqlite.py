@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,12 @@ from callscribe.errors import StoreError
 from callscribe.store import sqlite_jobs as q
 from callscribe.store.base import CallParts, Ingested, Job, JobKind, JobState, Limits
 from callscribe.store.claims import check_call, held_or_warn
-from callscribe.store.codec import event_to_json, format_time, parse_time, utc_now
+from callscribe.store.codec import event_to_json, format_time, utc_now
 from callscribe.store.migrations import migrate
 from callscribe.store.rows import parts_from_rows
-from callscribe.store.sqlite_admin import SqliteAdmin
-from callscribe.transcription.render import to_json_dict
+from callscribe.store.sqlite_batch import insert_call, known_call, register_functions
+from callscribe.store.sqlite_erasure import SqliteErasure
+from callscribe.store.sqlite_versions import store_transcript
 
 __all__ = ["SqliteStore", "utc_now"]
 
@@ -40,7 +41,7 @@ BUSY_TIMEOUT_MS = 5000
 DEFAULT_LIMITS = Limits()
 
 
-class SqliteStore(SqliteAdmin):
+class SqliteStore(SqliteErasure):
     """:class:`~callscribe.store.base.Store` on a SQLite file (created if missing).
 
     Opening checks the file (``PRAGMA quick_check``) and migrates the schema; a damaged
@@ -82,26 +83,12 @@ class SqliteStore(SqliteAdmin):
         super().__init__(conn, self._lock, str(self.path))
 
     def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
-        document = event_to_json(event)  # a bad event fails here, before any write
+        event_to_json(event)  # a bad event fails here, before any write
         state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
         with self._write() as (conn, now):
-            row = conn.execute(
-                "INSERT INTO calls (source, external_id, event, state, received_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, external_id) DO NOTHING"
-                " RETURNING id",
-                (event.source, event.external_id, document, state.value, now, now),
-            ).fetchone()
-            if row is None:
-                existing = conn.execute(
-                    "SELECT id FROM calls WHERE source = ? AND external_id = ?",
-                    (event.source, event.external_id),
-                ).fetchone()
-                return Ingested(call_id=int(existing[0]), created=False)
-            call_id = int(row[0])
-            conn.execute(
-                "DELETE FROM call_parts WHERE source = ? AND external_id = ?",
-                (event.source, event.external_id),
-            )
+            call_id = insert_call(conn, event, state, now)
+            if call_id is None:
+                return Ingested(call_id=known_call(conn, event), created=False)
             if event.recordings:
                 q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
             elif sinks is not None:
@@ -132,12 +119,12 @@ class SqliteStore(SqliteAdmin):
         self, kinds: Sequence[JobKind], worker: str, lease_seconds: float, limit: int = 1
     ) -> list[Job]:
         with self._write() as (conn, now):
-            lease_until = _after(now, lease_seconds)
+            lease_until = q.later(now, lease_seconds)
             return q.claim(conn, kinds, worker, now=now, lease_until=lease_until, limit=limit)
 
     def heartbeat(self, job_ids: Sequence[int], worker: str, lease_seconds: float) -> int:
         with self._write() as (conn, now):
-            return q.heartbeat(conn, job_ids, worker, now, _after(now, lease_seconds))
+            return q.heartbeat(conn, job_ids, worker, now, q.later(now, lease_seconds))
 
     def release(self, job: Job) -> None:
         with self._write() as (conn, now):
@@ -176,17 +163,19 @@ class SqliteStore(SqliteAdmin):
             self._set_state(conn, job.call_id, CallState.FETCHED, now)
             q.enqueue(conn, JobKind.TRANSCRIBE, job.call_id, None, now=now)
 
-    def complete_transcribe(self, job: Job, transcript: Transcript, sinks: Sequence[str]) -> None:
-        document = json.dumps(to_json_dict(transcript), ensure_ascii=False)
+    def complete_transcribe(
+        self,
+        job: Job,
+        transcript: Transcript,
+        sinks: Sequence[str],
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         with self._write() as (conn, now):
             if not held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
                 return
-            conn.execute(
-                "INSERT OR REPLACE INTO transcripts (call_id, document) VALUES (?, ?)",
-                (job.call_id, document),
-            )
+            version = store_transcript(conn, job.call_id, transcript, settings, now)
             self._set_state(conn, job.call_id, CallState.TRANSCRIBED, now)
-            q.queue_deliveries(conn, job.call_id, sinks, now)
+            q.queue_deliveries(conn, job.call_id, sinks, now, version)
 
     def queue_deliveries(self, call_id: int, sinks: Sequence[str]) -> None:
         with self._write() as (conn, now):
@@ -209,22 +198,27 @@ class SqliteStore(SqliteAdmin):
                 return
             conn.execute(
                 "UPDATE deliveries SET state = 'delivered', remote_id = ?, delivered_at = ?,"
-                " attempts = ?, error = NULL WHERE call_id = ? AND sink = ?",
-                (remote_id, now, job.attempts, job.call_id, job.sink),
+                " attempts = ?, error = NULL WHERE call_id = ? AND sink = ? AND version = ?",
+                (remote_id, now, job.attempts, job.call_id, job.sink, job.version),
             )
+            q.next_delivery(conn, job.call_id, job.sink or "", now)
             q.settle_call(conn, job.call_id, now)
 
-    def save_delivery_progress(self, call_id: int, sink: str, progress: Mapping[str, Any]) -> None:
+    def save_delivery_progress(
+        self, call_id: int, sink: str, progress: Mapping[str, Any], version: int = 1
+    ) -> None:
+        which = (call_id, sink, version)
         with self._write() as (conn, _):
             row = conn.execute(
-                "SELECT progress FROM deliveries WHERE call_id = ? AND sink = ?", (call_id, sink)
+                "SELECT progress FROM deliveries WHERE call_id = ? AND sink = ? AND version = ?",
+                which,
             ).fetchone()
             if row is None:
-                raise KeyError(f"no delivery of call {call_id} to {sink}")
+                raise KeyError(f"no delivery of call {call_id} to {sink} (version {version})")
             merged = {**json.loads(row["progress"]), **progress}
             conn.execute(
-                "UPDATE deliveries SET progress = ? WHERE call_id = ? AND sink = ?",
-                (json.dumps(merged, ensure_ascii=False, sort_keys=True), call_id, sink),
+                "UPDATE deliveries SET progress = ? WHERE call_id = ? AND sink = ? AND version = ?",
+                (json.dumps(merged, ensure_ascii=False, sort_keys=True), *which),
             )
 
     def close(self) -> None:
@@ -261,10 +255,6 @@ class SqliteStore(SqliteAdmin):
         )
 
 
-def _after(now: str, seconds: float) -> str:
-    return format_time(parse_time(now) + timedelta(seconds=seconds))
-
-
 def _configure(conn: sqlite3.Connection, path: Path) -> None:
     # busy_timeout first, so the journal mode switch waits for other openers too.
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
@@ -280,6 +270,7 @@ def _configure(conn: sqlite3.Connection, path: Path) -> None:
     # Deleted rows are overwritten with zeros, so a purged transcript cannot be read back
     # from free pages of the file (R-PII-1); the WAL is emptied after each purge.
     conn.execute("PRAGMA secure_delete = ON")
+    register_functions(conn)
 
 
 def _write_ahead_logging(conn: sqlite3.Connection) -> str:

@@ -36,14 +36,14 @@ class SqliteAdmin(SqliteReads):
     def revive_delivery(self, call_id: int, sink: str) -> bool:
         with self._write() as (conn, now):
             row = conn.execute(
-                "SELECT d.state, EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = d.call_id),"
+                "SELECT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = d.call_id),"
                 " EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = d.call_id)"
-                " FROM deliveries d WHERE d.call_id = ? AND d.sink = ?",
-                (call_id, sink),
+                " FROM deliveries d WHERE d.call_id = ? AND d.sink = ? AND d.state = ?",
+                (call_id, sink, DeliveryState.DEAD.value),
             ).fetchone()
-            if row is None or row[0] != DeliveryState.DEAD.value:
+            if row is None:
                 return False
-            recorded, transcribed = bool(row[1]), bool(row[2])
+            recorded, transcribed = bool(row[0]), bool(row[1])
             if recorded and not transcribed:
                 # Delivering now would send "no transcript" for a call that had one.
                 raise ValueError(
@@ -52,10 +52,14 @@ class SqliteAdmin(SqliteReads):
                 )
             conn.execute(
                 "UPDATE deliveries SET state = ?, attempts = 0, error = NULL"
-                " WHERE call_id = ? AND sink = ?",
-                (DeliveryState.PENDING.value, call_id, sink),
+                " WHERE call_id = ? AND sink = ? AND state = ?",
+                (DeliveryState.PENDING.value, call_id, sink, DeliveryState.DEAD.value),
             )
-            _requeue(conn, JobKind.DELIVER, call_id, sink, now)
+            lowest = conn.execute(
+                "SELECT min(version) FROM deliveries WHERE call_id = ? AND sink = ? AND state = ?",
+                (call_id, sink, DeliveryState.PENDING.value),
+            ).fetchone()[0]
+            _requeue(conn, JobKind.DELIVER, call_id, sink, now, version=int(lowest))
             back = CallState.TRANSCRIBED if recorded else CallState.NO_RECORDING
             conn.execute(
                 "UPDATE calls SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
@@ -113,7 +117,7 @@ class SqliteAdmin(SqliteReads):
                 (now, json.dumps([int(i) for i in call_ids])),
             ).fetchall()
             marked = sorted(int(row[0]) for row in rows)
-            _audit(conn, now, "recording", marked, reason)
+            audit(conn, now, "recording", marked, reason)
             return len(marked)
 
     def purge_transcripts(self, older_than: datetime, reason: str) -> int:
@@ -126,7 +130,13 @@ class SqliteAdmin(SqliteReads):
                 (CallState.DONE.value, format_time(older_than)),
             ).fetchall()
             deleted = sorted(int(row[0]) for row in rows)
-            _audit(conn, now, "transcript", deleted, reason)
+            audit(conn, now, "transcript", deleted, reason)
+            versions = conn.execute(
+                "DELETE FROM transcript_versions WHERE call_id IN"
+                " (SELECT value FROM json_each(?)) RETURNING call_id",
+                (json.dumps(deleted),),
+            ).fetchall()
+            audit(conn, now, "transcript_version", sorted({int(r[0]) for r in versions}), reason)
         if deleted:
             self._checkpoint()
         return len(deleted)
@@ -153,33 +163,40 @@ class SqliteAdmin(SqliteReads):
         )
         return {row[0] for row in rows}
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> bool:
         """Move the WAL into the database and empty it: until then the WAL still holds
         the pages the deleted text was written in (secure_delete zeroes the database's
-        copy only once the new pages are checkpointed)."""
+        copy only once the new pages are checkpointed).  False when it could not."""
         with self._lock:
             try:
                 busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 log.warning("%s: WAL checkpoint after a purge failed: %s", self._name, exc)
-                return
+                return False
         if busy:
             log.warning(
                 "%s: another program is reading the database, so the WAL could not be "
                 "emptied after a purge; deleted text stays in it until a later checkpoint",
                 self._name,
             )
+        return not busy
 
 
 def _requeue(
-    conn: sqlite3.Connection, kind: JobKind, call_id: int, sink: str | None, now: str
+    conn: sqlite3.Connection,
+    kind: JobKind,
+    call_id: int,
+    sink: str | None,
+    now: str,
+    *,
+    version: int = 1,
 ) -> None:
     """The stage's last dead job back in the queue, due now, as if new (attempts and
     stalls reset, so the whole retry schedule applies again); a new job if none died."""
     dead = conn.execute(
-        "SELECT id FROM jobs WHERE kind = ? AND call_id = ? AND sink IS ? AND state = 'dead'"
-        " ORDER BY id DESC LIMIT 1",
-        (kind.value, call_id, sink),
+        "SELECT id FROM jobs WHERE kind = ? AND call_id = ? AND sink IS ? AND version = ?"
+        " AND state = 'dead' ORDER BY id DESC LIMIT 1",
+        (kind.value, call_id, sink, version),
     ).fetchone()
     active = conn.execute(
         "SELECT 1 FROM jobs WHERE kind = ? AND call_id = ? AND sink IS ?"
@@ -189,7 +206,7 @@ def _requeue(
     if active is not None:
         return  # already on its way (jobs_active_key allows one)
     if dead is None:
-        q.enqueue(conn, kind, call_id, sink, now=now)
+        q.enqueue(conn, kind, call_id, sink, now=now, version=version)
         return
     conn.execute(
         "UPDATE jobs SET state = 'queued', attempts = 0, stalls = 0, run_at = ?,"
@@ -198,11 +215,20 @@ def _requeue(
     )
 
 
-def _audit(
-    conn: sqlite3.Connection, now: str, category: str, call_ids: Sequence[int], reason: str
+def audit(
+    conn: sqlite3.Connection,
+    now: str,
+    category: str,
+    call_ids: Sequence[int],
+    reason: str,
+    *,
+    count: int | None = None,
 ) -> None:
-    if call_ids:
+    """One audit row: ``count`` objects of ``category`` (one per call unless said) of
+    these calls were deleted, and why; ids only, never content."""
+    count = len(call_ids) if count is None else count
+    if count:
         conn.execute(
             "INSERT INTO audit (at, category, count, object_ids, reason) VALUES (?, ?, ?, ?, ?)",
-            (now, category, len(call_ids), json.dumps(list(call_ids)), reason),
+            (now, category, count, json.dumps(list(call_ids)), reason),
         )

@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import timedelta
 
 from callscribe.domain import CallState, DeliveryState
 from callscribe.store.base import Job, JobKind, JobState
-from callscribe.store.codec import idempotency_key
+from callscribe.store.codec import format_time, idempotency_key, parse_time
 from callscribe.store.rows import job_from_row
+
+
+def later(now: str, seconds: float) -> str:
+    """The store time ``seconds`` after ``now`` (a lease's end)."""
+    return format_time(parse_time(now) + timedelta(seconds=seconds))
 
 
 def enqueue(
@@ -32,6 +38,7 @@ def enqueue(
     *,
     now: str,
     run_at: str | None = None,
+    version: int = 1,
 ) -> int | None:
     """Queue a job unless the same (kind, call, sink) is already queued or running.
 
@@ -39,9 +46,9 @@ def enqueue(
     processes; returns the new job's id, or None when an active one already exists.
     """
     row = conn.execute(
-        "INSERT INTO jobs (kind, call_id, sink, state, run_at, created_at, updated_at)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-        (kind.value, call_id, sink, run_at or now, now, now),
+        "INSERT INTO jobs (kind, call_id, sink, state, run_at, created_at, updated_at,"
+        " version) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+        (kind.value, call_id, sink, run_at or now, now, now, version),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -104,8 +111,9 @@ def retry(conn: sqlite3.Connection, job: Job, error: str, run_at: str, now: str)
         return False
     if job.kind is JobKind.DELIVER:
         conn.execute(
-            "UPDATE deliveries SET error = ?, attempts = ? WHERE call_id = ? AND sink = ?",
-            (error, job.attempts, job.call_id, job.sink),
+            "UPDATE deliveries SET error = ?, attempts = ?"
+            " WHERE call_id = ? AND sink = ? AND version = ?",
+            (error, job.attempts, job.call_id, job.sink, job.version),
         )
     return True
 
@@ -128,16 +136,18 @@ def after_death(conn: sqlite3.Connection, job: Job, error: str, now: str) -> Non
     if job.kind is JobKind.DELIVER:
         conn.execute(
             "UPDATE deliveries SET state = ?, error = ?, attempts = ?"
-            " WHERE call_id = ? AND sink = ? AND state = ?",
+            " WHERE call_id = ? AND sink = ? AND version = ? AND state = ?",
             (
                 DeliveryState.DEAD.value,
                 error,
                 job.attempts,
                 job.call_id,
                 job.sink,
+                job.version,
                 DeliveryState.PENDING.value,
             ),
         )
+        next_delivery(conn, job.call_id, job.sink or "", now)
         settle_call(conn, job.call_id, now)
     else:
         conn.execute(
@@ -177,26 +187,64 @@ def sweep(conn: sqlite3.Connection, now: str, max_stalls: int) -> int:
 
 
 def queue_deliveries(
-    conn: sqlite3.Connection, call_id: int, sinks: Sequence[str], now: str
+    conn: sqlite3.Connection, call_id: int, sinks: Sequence[str], now: str, version: int = 1
 ) -> None:
-    """A PENDING delivery and a DELIVER job for each sink the call has none for yet."""
+    """A PENDING delivery of transcript ``version`` and a DELIVER job for each sink the
+    call has no delivery for yet (of any version)."""
+    for sink in dict.fromkeys(sinks):
+        known = conn.execute(
+            "SELECT 1 FROM deliveries WHERE call_id = ? AND sink = ?", (call_id, sink)
+        ).fetchone()
+        if known is None and add_delivery(conn, call_id, sink, version):
+            enqueue(conn, JobKind.DELIVER, call_id, sink, now=now, version=version)
+    settle_call(conn, call_id, now)
+
+
+def queue_revisions(
+    conn: sqlite3.Connection, call_id: int, sinks: Collection[str], version: int, now: str
+) -> int:
+    """A PENDING delivery of transcript ``version`` to each of ``sinks`` that already has a
+    delivery of this call; its job comes once the sink's earlier ones settled.  The call
+    waits for them (TRANSCRIBED); returns how many were queued."""
+    had = conn.execute(
+        "SELECT DISTINCT sink FROM deliveries WHERE call_id = ? ORDER BY sink", (call_id,)
+    ).fetchall()
+    queued = 0
+    for (sink,) in had:
+        if sink in sinks and add_delivery(conn, call_id, sink, version):
+            next_delivery(conn, call_id, sink, now)
+            queued += 1
+    if queued:
+        conn.execute(
+            "UPDATE calls SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+            (CallState.TRANSCRIBED.value, now, call_id, CallState.DONE.value),
+        )
+    return queued
+
+
+def add_delivery(conn: sqlite3.Connection, call_id: int, sink: str, version: int) -> bool:
+    """Insert a PENDING delivery; False when the call already has one of this version."""
     call = conn.execute("SELECT source, external_id FROM calls WHERE id = ?", (call_id,)).fetchone()
     if call is None:
         raise KeyError(f"no call with id {call_id}")
-    for sink in dict.fromkeys(sinks):
-        inserted = conn.execute(
-            "INSERT INTO deliveries (call_id, sink, state, idempotency_key) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING RETURNING call_id",
-            (
-                call_id,
-                sink,
-                DeliveryState.PENDING.value,
-                idempotency_key(call["source"], call["external_id"], sink),
-            ),
-        ).fetchone()
-        if inserted is not None:
-            enqueue(conn, JobKind.DELIVER, call_id, sink, now=now)
-    settle_call(conn, call_id, now)
+    key = idempotency_key(call["source"], call["external_id"], sink, version)
+    inserted = conn.execute(
+        "INSERT INTO deliveries (call_id, sink, version, state, idempotency_key)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING call_id",
+        (call_id, sink, version, DeliveryState.PENDING.value, key),
+    ).fetchone()
+    return inserted is not None
+
+
+def next_delivery(conn: sqlite3.Connection, call_id: int, sink: str, now: str) -> None:
+    """Queue the DELIVER job of the sink's lowest PENDING version, unless the sink has a
+    job queued or running for this call (its settling comes back here)."""
+    row = conn.execute(
+        "SELECT min(version) FROM deliveries WHERE call_id = ? AND sink = ? AND state = ?",
+        (call_id, sink, DeliveryState.PENDING.value),
+    ).fetchone()
+    if row[0] is not None:
+        enqueue(conn, JobKind.DELIVER, call_id, sink, now=now, version=int(row[0]))
 
 
 def settle_call(conn: sqlite3.Connection, call_id: int, now: str) -> None:

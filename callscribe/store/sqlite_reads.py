@@ -11,7 +11,15 @@ from typing import Any
 
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
 from callscribe.errors import StoreError
-from callscribe.store.base import CallFacts, CallParts, Job, JobKind, JobState
+from callscribe.store.base import (
+    CallFacts,
+    CallParts,
+    Job,
+    JobKind,
+    JobState,
+    TranscriptVersion,
+)
+from callscribe.store.batch_rows import version_from_row
 from callscribe.store.codec import format_time, parse_time
 from callscribe.store.rows import (
     call_from_row,
@@ -20,6 +28,7 @@ from callscribe.store.rows import (
     parts_from_rows,
     recording_from_row,
 )
+from callscribe.store.sqlite_versions import VERSIONS_SQL
 from callscribe.transcription.render import from_json_dict
 
 
@@ -50,9 +59,19 @@ class SqliteReads:
             return None
         return recording_from_row(rows[0])
 
-    def transcript(self, call_id: int) -> Transcript | None:
-        rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
+    def transcript(self, call_id: int, version: int | None = None) -> Transcript | None:
+        if version is None:
+            rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
+        else:
+            rows = self._select(
+                "SELECT document FROM transcripts WHERE call_id = ? AND version = ? UNION ALL"
+                " SELECT document FROM transcript_versions WHERE call_id = ? AND version = ?",
+                (call_id, version, call_id, version),
+            )
         return from_json_dict(json.loads(rows[0][0])) if rows else None
+
+    def transcript_versions(self, call_id: int) -> list[TranscriptVersion]:
+        return [version_from_row(row) for row in self._select(VERSIONS_SQL, (call_id, call_id))]
 
     def deliveries(
         self,
@@ -63,7 +82,8 @@ class SqliteReads:
         """Deliveries by call and sink; each filter given narrows the list."""
         rows = self._select(
             "SELECT * FROM deliveries WHERE (? IS NULL OR call_id = ?)"
-            " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?) ORDER BY call_id, sink",
+            " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?)"
+            " ORDER BY call_id, sink, version",
             (call_id, call_id, _value(state), _value(state), sink, sink),
         )
         return [delivery_from_row(row) for row in rows]
@@ -137,7 +157,9 @@ class SqliteReads:
         value = rows[0][0]
         return None if value is None else parse_time(value)
 
-    def _select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _select(
+        self, sql: str, params: tuple[Any, ...] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()

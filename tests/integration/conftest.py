@@ -10,6 +10,7 @@ import pytest
 
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.sqlite import SqliteStore
+from tests.integration.both_stores import Database, Opener, databases
 from tests.integration.store_values import FakeClock
 
 
@@ -35,3 +36,14 @@ async def astore(store: SqliteStore) -> AsyncIterator[AsyncStore]:
     wrapper = AsyncStore(store)
     yield wrapper
     wrapper._executor.shutdown(wait=True)  # the store fixture closes the store itself
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The test's database on each store in turn (both_stores.py)."""
+    yield from databases(request.param, tmp_path, lambda: request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def open_store(database: Database) -> Opener:
+    return database.open

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from callscribe.cli import main
-from callscribe.cli.calls import local_time
+from callscribe.cli.common import local_time
 from callscribe.config import RenderSettings
 from callscribe.connectors.http_status import check_response
 from callscribe.domain import CallState, DeliveryState

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from callscribe.config.settings import Settings
 from callscribe.daemon.retention import PurgeResult, RetentionTimer, purge
 from callscribe.domain import Recording, Segment, Speaker, Transcript
 from callscribe.store.async_store import AsyncStore
-from callscribe.store.base import Job, JobKind
+from callscribe.store.base import Job, JobKind, Store
 from callscribe.store.migrations import MIGRATIONS, statements
 from callscribe.store.sqlite import SqliteStore
 from tests.integration.store_values import FakeClock, event
@@ -38,7 +40,7 @@ def transcript(text: str) -> Transcript:
     )
 
 
-def take(store: SqliteStore, kind: JobKind, call_id: int, sink: str | None = None) -> Job:
+def take(store: Store, kind: JobKind, call_id: int, sink: str | None = None) -> Job:
     """Claim this call's job of this kind, giving back any other that came along."""
     jobs = store.claim([kind], "test-worker", 60.0, limit=100)
     mine = [j for j in jobs if j.call_id == call_id and (sink is None or j.sink == sink)]
@@ -49,7 +51,7 @@ def take(store: SqliteStore, kind: JobKind, call_id: int, sink: str | None = Non
 
 
 def add_call(
-    store: SqliteStore,
+    store: Store,
     recordings_dir: Path,
     n: int,
     stage: str,
@@ -60,14 +62,15 @@ def add_call(
     source: str = "asterisk",
     audio: bytes = b"RIFF" + bytes(range(256)) * 4,
     suffix: str = ".wav",
+    changes: Mapping[str, Any] | None = None,
 ) -> int:
     """A call taken through the real store API up to ``stage``: received, fetch_failed,
     fetched, transcribe_failed, transcribed, done or no_recording (then delivered, or
-    buried for the sinks in ``dead``); its recording file holds ``audio``."""
+    buried for the sinks in ``dead``); its recording file holds ``audio``; ``changes``:
+    fields of its event other than the usual ones."""
     recorded = stage != "no_recording"
-    call_id = store.ingest(
-        event(n, recorded=recorded, source=source), None if recorded else list(sinks)
-    ).call_id
+    called = dataclasses.replace(event(n, recorded=recorded, source=source), **(changes or {}))
+    call_id = store.ingest(called, None if recorded else list(sinks)).call_id
     if recorded:
         if stage == "received":
             return call_id

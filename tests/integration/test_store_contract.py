@@ -4,20 +4,14 @@ the CLI uses (PostgreSQL's through BlockingStore, i.e. the daemon's async code).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Protocol
 
 import pytest
 
 from callscribe.domain import CallPart, CallState, DeliveryState
 from callscribe.store.base import Ingested, JobKind, JobState, Limits, Store
-from callscribe.store.blocking import BlockingStore
-from callscribe.store.codec import idempotency_key, utc_now
-from callscribe.store.pg_pool import PgTarget
-from callscribe.store.postgres import PostgresStore
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.codec import idempotency_key
+from tests.integration.both_stores import Opener
 from tests.integration.store_values import (
     T0,
     TRANSCRIPT,
@@ -26,42 +20,6 @@ from tests.integration.store_values import (
     parallel,
     recording_for,
 )
-
-LIMITS = Limits()
-
-
-class Opener(Protocol):
-    """Another connection to the test's database (a second node, a reopen)."""
-
-    def __call__(self, *, clock: FakeClock | None = None, limits: Limits = ...) -> Store: ...
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    opened: list[Store] = []
-    if request.param == "sqlite":
-        path = tmp_path / "state" / "callscribe.db"
-
-        def open_sqlite(*, clock: FakeClock | None = None, limits: Limits = LIMITS) -> Store:
-            store = SqliteStore(path, clock=clock or utc_now, limits=limits)
-            opened.append(store)
-            return store
-
-        yield open_sqlite
-    else:
-        cluster = request.getfixturevalue("postgres")
-        target = PgTarget(cluster.database(), cluster.password)
-
-        def open_postgres(*, clock: FakeClock | None = None, limits: Limits = LIMITS) -> Store:
-            store = BlockingStore(
-                lambda: PostgresStore.open(target, clock=clock, limits=limits, pool_size=2)
-            )
-            opened.append(store)
-            return store
-
-        yield open_postgres
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ PostgreSQL, every table, ids and all; then the CLI reads it through [store] url.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from callscribe.cli import main
 from callscribe.domain import CallPart, CallState
 from callscribe.store.base import JobKind, Store
 from callscribe.store.blocking import BlockingStore
+from callscribe.store.copy import TABLES
 from callscribe.store.pg_pool import PgTarget
 from callscribe.store.postgres import PostgresStore
 from callscribe.store.sqlite import SqliteStore
 from callscribe.testing_postgres import PostgresCluster
 from tests.integration.store_values import TRANSCRIPT, FakeClock, event, recording_for
+
+RUN = "run-1"
 
 
 def filled_sqlite(path: Path) -> SqliteStore:
@@ -36,6 +40,10 @@ def filled_sqlite(path: Path) -> SqliteStore:
     store.ingest(event(3))
     store.add_call_part(CallPart("uis", "u-1", "call_end", {"talk_time_duration": 42}))
     store.finish_backfill_day("uis", date(2024, 5, 1), 10, 3)
+    run = store.start_retranscribe(RUN, {"set": {"beam_size": 3}}, "base", [delivered or 0])
+    [again] = store.claim_retranscribe(run.id, "w", 60, 1)
+    store.save_retranscription(run.id, again.id, "w", TRANSCRIPT, settings={"beam_size": 3})
+    store.record_retranscribe_work(run.id, 205.0, 10.0)
     clock.advance(3600)
     store.mark_recordings_purged([delivered or 0], "recording retention")
     return store
@@ -52,6 +60,9 @@ def snapshot(store: Store) -> dict[str, object]:
         "jobs": store.jobs(),
         "parts": store.call_parts(),
         "days": store.backfilled_days("uis"),
+        "versions": [store.transcript_versions(c.id) for c in calls],
+        "run": store.retranscribe_run(RUN),
+        "speed": store.retranscribe_speed("base"),
     }
 
 
@@ -73,6 +84,12 @@ def test_migrate_copies_every_table_and_the_cli_reads_it(
     out = capsys.readouterr().out
     assert "calls: 3 rows" in out
     assert "audit: 1 rows" in out
+    assert "transcript_versions: 1 rows" in out
+    assert "retranscribe_items: 1 rows" in out
+    with sqlite3.connect(state / "callscribe.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {t for t in tables if not t.startswith("sqlite_")} == set(TABLES)  # all copied
     store = BlockingStore(lambda: PostgresStore.open(PgTarget(url, postgres.password)))
     try:
         assert snapshot(store) == expected

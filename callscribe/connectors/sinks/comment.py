@@ -23,6 +23,8 @@ from callscribe.domain import Call, Direction, Transcript
 from callscribe.transcription.render import dialogue
 
 TITLE_TRANSCRIPT = "Расшифровка звонка"
+#: A newer transcript of a call the ticket already has one of (``retranscribe --redeliver``).
+TITLE_REVISION = "Исправленная расшифровка звонка"
 TITLE_ANSWERED = "Звонок"
 TITLE_MISSED = "Пропущенный звонок"
 NO_SPEECH = "(в записи нет речи)"
@@ -80,7 +82,7 @@ def comment_parts(
     head = header(call, transcript, context.recording_url, zone) if with_header else []
     body = dialogue_lines(transcript, labels) if transcript is not None else []
     return compose(
-        title(call, transcript),
+        title(call, transcript, revision=context.revises is not None),
         head,
         body,
         key=context.key,
@@ -110,9 +112,9 @@ def with_number(template: str, number: str | None) -> str:
     return template.format(number=number or NO_NUMBER)
 
 
-def title(call: Call, transcript: Transcript | None) -> str:
+def title(call: Call, transcript: Transcript | None, *, revision: bool = False) -> str:
     if transcript is not None:
-        return TITLE_TRANSCRIPT
+        return TITLE_REVISION if revision else TITLE_TRANSCRIPT
     return TITLE_ANSWERED if call.event.answered_at is not None else TITLE_MISSED
 
 

@@ -138,8 +138,9 @@ class HttpSink:
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
     ) -> str | None:
         subject = Subject(
-            call.event, call, transcript, self._labels, context.key, context.recording_url
-        )
+            call.event, call, transcript, self._labels, context.key, context.recording_url,
+            context.version,
+        )  # fmt: skip
         try:
             request = prepare(self.config, subject, self._env)
         except SinkError as exc:

@@ -4,6 +4,7 @@ tool that tails files."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, ConfigPath
 from callscribe.config.problems import Problem, writable_file
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.sinks.payload import call_document
+from callscribe.connectors.sinks.payload import delivery_document
 from callscribe.domain import Call, Transcript
 from callscribe.errors import SinkError, located
 
@@ -45,7 +46,8 @@ class JsonlSink:
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
     ) -> str | None:
         key = context.key
-        line = json.dumps(call_document(call, transcript, key, self._labels), ensure_ascii=False)
+        document = delivery_document(call, transcript, context, self._labels)
+        line = json.dumps(document, ensure_ascii=False)
         async with self._lock:
             try:
                 await asyncio.to_thread(self._append, key, line)
@@ -67,6 +69,8 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
+            # `callscribe purge` rewrites the file under this lock (erasure.scrub_jsonl).
+            fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             # A crash mid-write leaves a line without its newline; start a fresh one.
             torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"

@@ -114,7 +114,9 @@ class OkdeskSink:
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
     ) -> str | None:
         progress = Progress(context)
-        issue = progress.get("issue_id")
+        # A newer transcript is a comment on the issue the earlier one went to.
+        earlier = context.revises or {}
+        issue = progress.get("issue_id") or earlier.get("issue_id")
         if issue is None and transcript is not None:
             issue = await self._named_issue(call, progress)
         if issue is None:
@@ -128,7 +130,8 @@ class OkdeskSink:
             self._labels,
             context,
             markup=self.config.markup,
-            with_header=not progress.get("issue_created"),  # a new issue describes the call
+            # An issue callscribe created describes the call already.
+            with_header=not (progress.get("issue_created") or earlier.get("issue_created")),
         )
         await post_parts(
             self.name,

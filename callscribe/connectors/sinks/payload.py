@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from callscribe.config import RenderSettings
+from callscribe.connectors.base import DeliveryContext
 from callscribe.domain import Call, Transcript
 from callscribe.transcription.render import dialogue, to_json_dict
 
@@ -17,13 +18,24 @@ PAYLOAD_VERSION = 1
 
 
 def call_document(
-    call: Call, transcript: Transcript | None, key: str, labels: RenderSettings
+    call: Call,
+    transcript: Transcript | None,
+    key: str,
+    labels: RenderSettings,
+    *,
+    transcript_version: int = 1,
+    revision: bool = False,
 ) -> dict[str, Any]:
+    """``transcript_version``: which of the call's transcripts this is (1: the first);
+    ``revision``: the receiver already got an earlier one of this call, and this
+    delivery (its own idempotency key) replaces it."""
     event = call.event
     return {
         "format": PAYLOAD_FORMAT,
         "version": PAYLOAD_VERSION,
         "idempotency_key": key,
+        "transcript_version": transcript_version,
+        "revision": revision,
         "call": {
             "id": call.id,
             "source": event.source,
@@ -42,6 +54,20 @@ def call_document(
         "transcript": to_json_dict(transcript) if transcript else None,
         "dialogue": dialogue(transcript, labels) if transcript else None,
     }
+
+
+def delivery_document(
+    call: Call, transcript: Transcript | None, context: DeliveryContext, labels: RenderSettings
+) -> dict[str, Any]:
+    """The document one delivery sends: its key, and which transcript it carries."""
+    return call_document(
+        call,
+        transcript,
+        context.key,
+        labels,
+        transcript_version=context.version,
+        revision=context.revises is not None,
+    )
 
 
 def _iso(moment: Any) -> str | None:

@@ -133,7 +133,8 @@ class UsedeskSink:
             markup="html",
         )
         progress = Progress(context)
-        ticket = progress.get("ticket_id")
+        # A newer transcript goes to the ticket the earlier one went to.
+        ticket = progress.get("ticket_id") or (context.revises or {}).get("ticket_id")
         if ticket is None and progress.get("posting") == "ticket":
             # Before anything else: once created, that ticket is also the client's latest
             # open one, and commenting on it as such would post part 1 a second time.

@@ -11,7 +11,7 @@ from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, SecretValue
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.http_status import check_response, sink_client, transport_error
-from callscribe.connectors.sinks.payload import call_document
+from callscribe.connectors.sinks.payload import delivery_document
 from callscribe.domain import Call, Transcript
 
 
@@ -38,7 +38,7 @@ class WebhookSink:
         self, call: Call, transcript: Transcript | None, context: DeliveryContext
     ) -> str | None:
         key = context.key
-        document = call_document(call, transcript, key, self._labels)
+        document = delivery_document(call, transcript, context, self._labels)
         try:
             response = await self._client.post(
                 self._url, json=document, headers={"idempotency-key": key}

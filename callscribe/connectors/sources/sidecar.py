@@ -10,6 +10,7 @@ reason and the rest is kept: a sidecar never costs its call.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,21 @@ def read_sidecar(path: Path) -> Sidecar | None:
         data = parse_object(body, "the file")
     except SourceError as exc:
         return Sidecar(problems=(str(exc),))
+    return details_of(data, path.stem)
+
+
+def details_of(data: Mapping[str, Any], name: str) -> Sidecar:
+    """What one call's description beside its recording (a sidecar, a row of an import's
+    metadata file) gives; ``name`` stands in for a missing ``id``."""
     problems = [
         f"{key}: the recording is the file beside it; left out" for key in _NOT_HERE if key in data
     ]
     kept = {key: value for key, value in data.items() if key not in _NOT_HERE}
     for _ in range(2):  # the second try is without the keys the first one refused
         try:
-            # Without an id of its own the sidecar is named by its file; the call's
+            # Without an id of its own the description is named by its file; the call's
             # identity is the recording either way.
-            payload = CallPayload.model_validate({"id": path.stem, **kept})
+            payload = CallPayload.model_validate({"id": name, **kept})
         except ValidationError as exc:
             problems.append(describe(exc))
             refused = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
