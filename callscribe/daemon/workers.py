@@ -89,6 +89,15 @@ class Worker:
             except asyncio.CancelledError:
                 await asyncio.shield(self._release(jobs))
                 raise
+            except Exception:
+                # A bug (a connector raising what is no CallscribeError) costs these jobs,
+                # not the worker: their leases run out, the sweeper counts a stall, and
+                # max_stalls buries a job that keeps doing it.
+                log.exception(
+                    "%s: %d job(s) failed unexpectedly; they are retried once their lease runs out",
+                    self.name,
+                    len(jobs),
+                )
             finally:
                 self.busy = False
 
