@@ -35,26 +35,12 @@ TOKEN = "hostile-audio-token-0123456789"
 # libraries and the system's (read at import time), the package itself, a few kernel
 # files and multiprocessing's semaphores.
 PACKAGE = str(Path(callscribe.__file__).resolve().parents[1])
-RUNTIME = tuple(
-    dict.fromkeys(
-        [
-            sys.prefix,
-            sys.base_prefix,
-            sys.exec_prefix,
-            PACKAGE,
-            "/usr/lib",
-            "/lib",
-            "/usr/share/zoneinfo",
-            "/usr/share/locale",
-            "/etc/ld.so.cache",
-            "/etc/localtime",
-            "/proc/self/",
-            "/sys/devices/system/cpu/",
-            "/dev/null",
-            "/dev/urandom",
-            "/dev/shm/sem.mp-",
-        ]  # fmt: skip
-    )
+SEMAPHORES = "/dev/shm/sem.mp-"  # noqa: S108 - multiprocessing's, named by Python
+RUNTIME = (
+    *dict.fromkeys([sys.prefix, sys.base_prefix, sys.exec_prefix, PACKAGE]),
+    *("/usr/lib", "/lib", "/usr/share/zoneinfo", "/usr/share/locale", "/etc/ld.so.cache"),
+    *("/etc/localtime", "/proc/self/", "/sys/devices/system/cpu/", "/dev/null"),
+    *("/dev/urandom", SEMAPHORES),
 )
 # libsndfile, failing to open a stream, looks for a Mac resource fork (Sound Designer II)
 # under names made from the file's path, which a stream has none of: these, relative to
