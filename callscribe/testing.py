@@ -131,22 +131,31 @@ class Daemon:
     """``callscribe run`` in a child process; its output goes to ``log``.
 
     ``prefix`` runs it under another program (``strace -f ...``); signals still go to the
-    daemon itself (:meth:`pid`).
+    daemon itself (:meth:`pid`).  ``options`` go before ``run`` (``-vv`` for debug logs).
     """
 
     def __init__(
-        self, config: Path, port: int, model_dir: Path, log: Path, *, prefix: Sequence[str] = ()
+        self,
+        config: Path,
+        port: int,
+        model_dir: Path,
+        log: Path,
+        *,
+        prefix: Sequence[str] = (),
+        options: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.port = port
         self.log = log
         self.prefix = list(prefix)
+        self.options = list(options)
         self.env = {**os.environ, "CALLSCRIBE_MODEL_DIR": str(model_dir)}
         self.env.pop("NOTIFY_SOCKET", None)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> None:
-        command = [sys.executable, "-m", "callscribe", "run", "--config", str(self.config)]
+        command = [sys.executable, "-m", "callscribe", *self.options, "run"]
+        command += ["--config", str(self.config)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [*self.prefix, *command], env=self.env, stdout=out, stderr=subprocess.STDOUT
