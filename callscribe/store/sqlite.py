@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from callscribe import faults
 from callscribe.domain import CallEvent, CallPart, CallState, Recording, Transcript
 from callscribe.errors import StoreError
 from callscribe.store import sqlite_jobs as q
@@ -243,6 +244,7 @@ class SqliteStore(SqliteAdmin):
                 self._conn.execute("BEGIN IMMEDIATE")
                 # Read the clock once we hold the write lock, so times follow commit order.
                 yield self._conn, format_time(self._clock())
+                faults.reach("store.commit")
                 self._conn.execute("COMMIT")
             except BaseException as exc:
                 if self._conn.in_transaction:
