@@ -83,30 +83,34 @@ class SqliteStore(SqliteAdmin):
 
     def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
         document = event_to_json(event)  # a bad event fails here, before any write
-        state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
         with self._write() as (conn, now):
-            row = conn.execute(
-                "INSERT INTO calls (source, external_id, event, state, received_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, external_id) DO NOTHING"
-                " RETURNING id",
-                (event.source, event.external_id, document, state.value, now, now),
-            ).fetchone()
-            if row is None:
-                existing = conn.execute(
-                    "SELECT id FROM calls WHERE source = ? AND external_id = ?",
-                    (event.source, event.external_id),
-                ).fetchone()
-                return Ingested(call_id=int(existing[0]), created=False)
-            call_id = int(row[0])
-            conn.execute(
-                "DELETE FROM call_parts WHERE source = ? AND external_id = ?",
-                (event.source, event.external_id),
-            )
-            if event.recordings:
-                q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
-            elif sinks is not None:
-                q.queue_deliveries(conn, call_id, sinks, now)
-            return Ingested(call_id=call_id, created=True)
+            return _insert_event(conn, now, event, document, sinks)
+
+    def ingest_many(
+        self, items: Sequence[tuple[CallEvent, Sequence[str] | None]]
+    ) -> list[Ingested | Exception]:
+        """:meth:`ingest` for several events in one transaction, so one sync to disk
+        commits them all (group commit: the daemon's webhooks under load).  Each event is
+        stored or refused on its own (a savepoint each): the result at its place is its
+        :class:`Ingested`, or the error that refused it.  Raises, storing none, only when
+        the transaction itself cannot commit."""
+        results: list[Ingested | Exception] = []
+        with self._write() as (conn, now):
+            for event, sinks in items:
+                try:
+                    document = event_to_json(event)
+                except (ValueError, TypeError) as exc:
+                    results.append(exc)
+                    continue
+                conn.execute("SAVEPOINT event")
+                try:
+                    results.append(_insert_event(conn, now, event, document, sinks))
+                except (sqlite3.Error, ValueError) as exc:  # ValueError: text SQLite refused
+                    conn.execute("ROLLBACK TO event")
+                    failed = isinstance(exc, sqlite3.Error)
+                    results.append(StoreError(f"{self.path}: {exc}") if failed else exc)
+                conn.execute("RELEASE event")
+        return results
 
     def add_call_part(self, part: CallPart) -> CallParts | None:
         data = json.dumps(dict(part.data), ensure_ascii=False, sort_keys=True)
@@ -260,6 +264,39 @@ class SqliteStore(SqliteAdmin):
         conn.execute(
             "UPDATE calls SET state = ?, updated_at = ? WHERE id = ?", (state.value, now, call_id)
         )
+
+
+def _insert_event(
+    conn: sqlite3.Connection,
+    now: str,
+    event: CallEvent,
+    document: str,
+    sinks: Sequence[str] | None,
+) -> Ingested:
+    """The writes of one :meth:`SqliteStore.ingest`, inside the caller's transaction."""
+    state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
+    row = conn.execute(
+        "INSERT INTO calls (source, external_id, event, state, received_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, external_id) DO NOTHING"
+        " RETURNING id",
+        (event.source, event.external_id, document, state.value, now, now),
+    ).fetchone()
+    if row is None:
+        existing = conn.execute(
+            "SELECT id FROM calls WHERE source = ? AND external_id = ?",
+            (event.source, event.external_id),
+        ).fetchone()
+        return Ingested(call_id=int(existing[0]), created=False)
+    call_id = int(row[0])
+    conn.execute(
+        "DELETE FROM call_parts WHERE source = ? AND external_id = ?",
+        (event.source, event.external_id),
+    )
+    if event.recordings:
+        q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
+    elif sinks is not None:
+        q.queue_deliveries(conn, call_id, sinks, now)
+    return Ingested(call_id=call_id, created=True)
 
 
 def _after(now: str, seconds: float) -> str:
