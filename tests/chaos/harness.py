@@ -381,7 +381,7 @@ def run_chaos(
             how = "point reached" if last.hit else "killed from outside"
             say(f"run {number + 1}/{runs}: {last.fault or kind}: {how} after {last.seconds:.1f} s")
         daemon.env.pop("CALLSCRIBE_FAULT", None)
-        daemon.start()
+        daemon.start(timeout=600)
         try:
             traffic.settle(daemon.url)
             wait_for(lambda: _settled(state / "callscribe.db"), 900,
@@ -402,7 +402,7 @@ def one_run(
         daemon.env |= {"CALLSCRIBE_FAULT": fault, "CALLSCRIBE_FAULT_LOG": str(log)}
     started = time.monotonic()
     try:
-        daemon.start()
+        daemon.start(timeout=600)
     except AssertionError:  # killed by its fault while starting: a run too
         if daemon.process is None or daemon.process.poll() != -9:
             raise
