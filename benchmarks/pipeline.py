@@ -15,7 +15,10 @@ Then, on the idle daemon, **latency**: calls posted one at a time, each timed fr
 webhook (the moment the PBX reports the call ended) to its ticket; p50 and p95.
 
     .venv/bin/python benchmarks/pipeline.py [--generate N | --calls DIR] [--repeats 3]
-        [--latency-calls 10]
+        [--latency-calls 10] [--postgresql]
+
+``--postgresql`` runs the daemon on a private PostgreSQL server (started here, syncing
+its WAL as production does) instead of its SQLite file: the store's cost in the pipeline.
 
 Audio seconds per wall second are reported as medians over the repeats, alternating the
 two configurations.  Nothing here is asserted; see docs/benchmarks.md for figures.
@@ -30,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -37,6 +41,7 @@ from _bench_corpus import SAMPLES, Call, generated, load_manifest, progress
 
 from callscribe.config import TranscriptionSettings
 from callscribe.testing import Daemon, FileServer, SinkServer, free_port, running, wait_for
+from callscribe.testing_postgres import PostgresCluster
 from callscribe.transcription.audio import decode_file
 from callscribe.transcription.batch import transcribe_all
 from callscribe.transcription.engine import Engine
@@ -44,8 +49,10 @@ from callscribe.transcription.engine import Engine
 TOKEN = "benchmark-token-0123456789"  # noqa: S105 - a local test server's token
 
 
-def config(state: Path, port: int, files: FileServer, sink: SinkServer) -> str:
-    return f"""
+def config(state: Path, port: int, files: FileServer, sink: SinkServer, store: str = "") -> str:
+    return (
+        store
+        + f"""
 [daemon]
 state_dir = "{state}"
 listen = "127.0.0.1:{port}"
@@ -63,6 +70,7 @@ url = "{sink.url}/calls"
 [[routes]]
 sinks = ["helpdesk"]
 """
+    )
 
 
 def alone(calls: Sequence[Call]) -> float:
@@ -126,20 +134,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-calls", type=int, default=10)
+    parser.add_argument("--postgresql", action="store_true", help="the store on PostgreSQL")
     args = parser.parse_args(argv)
     folder = generated(args.generate, args.seed) if args.generate else args.calls
     calls = load_manifest(folder)
     audio = sum(decode_file(c.path).duration for c in calls)
 
-    with tempfile.TemporaryDirectory(prefix="callscribe-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="callscribe-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
+        store = ""
+        if args.postgresql:
+            cluster = PostgresCluster.start(durable=True)
+            stack.callback(cluster.stop)
+            (work / "pg").write_text(cluster.password)
+            store = f'[store]\nurl = "{cluster.database()}"\npassword = "file:{work / "pg"}"\n'
+            progress("store: PostgreSQL " + cluster.url())
         served = work / "served"
         served.mkdir()
         for call in calls:
             shutil.copy(call.path, served / call.path.name)
         files, sink = FileServer(served), SinkServer()
         port = free_port()
-        (work / "c.toml").write_text(config(work / "state", port, files, sink), "utf-8")
+        (work / "c.toml").write_text(config(work / "state", port, files, sink, store), "utf-8")
         daemon = Daemon(work / "c.toml", port, work / "models", work / "daemon.log")
         alone_runs: list[float] = []
         pipeline_runs: list[float] = []

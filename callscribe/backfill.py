@@ -22,7 +22,7 @@ from typing import Protocol
 from callscribe.config.routes import Route, sinks_at_ingest
 from callscribe.connectors.base import BackfillSource
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Report:
 
 
 class Progress(Protocol):
-    def day_started(self, day: date) -> None: ...
+    def day_skipped(self, day: date) -> None: ...
     def call_seen(self, calls: Tally) -> None: ...
     def day_ended(self, day: date, tally: Tally, failure: str | None) -> None: ...
 
@@ -79,7 +79,7 @@ class Backfill:
     """One backfill of one source into the store; ``report`` is filled in as it goes."""
 
     source: BackfillSource
-    store: AsyncStore
+    store: AsyncStoreApi
     routes: tuple[Route, ...]
     zone: tzinfo
     progress: Progress
@@ -89,12 +89,12 @@ class Backfill:
     async def run(self, days: Sequence[date], *, again: bool = False) -> Report:
         """Read ``days``, skipping those an earlier backfill finished unless ``again``."""
         name = self.source.name
-        done = set() if again else await self.store.run(self.store.store.backfilled_days, name)
+        done = set() if again else await self.store.backfilled_days(name)
         for day in days:
             if day in done:
                 self.report.skipped.append(day)
+                self.progress.day_skipped(day)
                 continue
-            self.progress.day_started(day)
             tally = Tally()
             try:
                 await self._read(day, tally)
@@ -107,8 +107,7 @@ class Backfill:
             self.report.read.append(day)
             self.progress.day_ended(day, tally, None)
             if not self.dry_run and day_over(day, self.zone, datetime.now(self.zone)):
-                finish = self.store.store.finish_backfill_day
-                await self.store.run(finish, name, day, tally.found, tally.new)
+                await self.store.finish_backfill_day(name, day, tally.found, tally.new)
         return self.report
 
     async def _read(self, day: date, tally: Tally) -> None:
@@ -117,8 +116,8 @@ class Backfill:
                 raise CallscribeError(f"the source gave a call of source {event.source!r}")
             created: bool | None
             if self.dry_run:
-                known = self.store.store.known_calls
-                created = not await self.store.run(known, event.source, [event.external_id])
+                known = await self.store.known_calls(event.source, [event.external_id])
+                created = not known
             else:
                 try:
                     sinks = sinks_at_ingest(self.routes, event)

@@ -19,13 +19,38 @@ The tree::
                               whether trying again later can help, ``retry_after`` when)
 
 An error's message is written for the PBX admin who reads it in the journal or the
-terminal: what went wrong, where, and when it helps, what to do.  A class's docstring is
-its default message.
+terminal: what went wrong first, in plain words, then where (:func:`located`: the file or
+URL, shortened, so that ``callscribe calls`` shows the reason, not the start of a path),
+and when it helps, what to do.  A class's docstring is its default message.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+#: Characters of a file or URL kept in a message; longer ones keep their end (the file
+#: name) and, for a URL, its host.
+WHERE_CHARS = 60
+
+
+def located(reason: str, where: str) -> str:
+    """A failure's message: the reason, then the file or URL it is about, shortened.
+    ``where`` must already be fit to show (a URL without its query: ``redact_url``)."""
+    return f"{reason} — {shortened(where)}"
+
+
+def shortened(where: str, limit: int = WHERE_CHARS) -> str:
+    """A path or URL cut to about ``limit`` characters: a URL keeps its scheme and host,
+    both keep their end, cut at a ``/`` where one is near."""
+    if len(where) <= limit:
+        return where
+    scheme, sep, rest = where.partition("://")
+    head = f"{scheme}{sep}{rest.partition('/')[0]}" if sep else ""
+    tail = where[len(head) :][-max(limit - len(head), limit // 3) :]
+    slash = tail.find("/")
+    if 0 < slash < len(tail) - 1:
+        tail = tail[slash:]
+    return f"{head}…{tail}"
 
 
 class CallscribeError(Exception):
@@ -83,9 +108,10 @@ class AudioError(TranscriptionError):
     """The recording could not be read."""
 
     def __init__(self, source: str, reason: str) -> None:
+        """``reason`` says what is wrong with the recording: "is empty (0 bytes)"."""
         self.source = source
         self.reason = reason
-        super().__init__(f"{source}: {reason}")
+        super().__init__(located(f"recording {reason}", source))
 
 
 class SourceError(CallscribeError):

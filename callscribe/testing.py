@@ -85,11 +85,13 @@ class _FileHandler(BaseHTTPRequestHandler):
 class SinkServer(_Server):
     """A helpdesk: POSTs create tickets; a repeated Idempotency-Key creates nothing.
 
-    ``answers`` is a list of status codes to give, in order, before answering 200.
+    ``answers`` is a list of status codes to give, in order, before answering 200;
+    ``delay`` seconds pass before each answer (a slow helpdesk).
     """
 
-    def __init__(self, answers: list[int] | None = None) -> None:
+    def __init__(self, answers: list[int] | None = None, delay: float = 0.0) -> None:
         self.answers = list(answers or [])
+        self.delay = delay
         self.posts: list[dict[str, Any]] = []
         self.tickets: dict[str, dict[str, Any]] = {}
         self.created: dict[str, float] = {}  # time.monotonic() each ticket was made
@@ -105,6 +107,7 @@ class _SinkHandler(BaseHTTPRequestHandler):
         server: SinkServer = self.server.owner  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         key = self.headers.get("idempotency-key", "")
+        time.sleep(server.delay)
         with server.lock:
             server.posts.append(body)
             status = server.answers.pop(0) if server.answers else 200

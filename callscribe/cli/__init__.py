@@ -16,7 +16,7 @@ from callscribe import __version__
 from callscribe.errors import CallscribeError
 from callscribe.logsetup import configure_logging
 
-from . import backfill, calls, config, deliveries, model, routes, run, sources, transcribe
+from . import backfill, calls, config, deliveries, model, routes, run, sources, store, transcribe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,6 +30,7 @@ SUBCOMMANDS = (
     routes,
     backfill,
     sources,
+    store,
 )
 
 

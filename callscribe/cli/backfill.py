@@ -5,27 +5,26 @@ Works for every source whose connector can read its vendor's call history (the
 service's database and may run while the service does (each write is a short
 transaction): the running service then fetches and transcribes what it queued; if the
 service is stopped, the calls wait for its next start.  Progress goes to stderr (a bar on
-a terminal, a line per day otherwise), the summary to stdout.
+a terminal, a line every 30 s otherwise: ``cli/progress.py``), the summary to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from callscribe.backfill import Backfill, Report, Tally
+from callscribe.cli.progress import DAYS, Progress
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.connectors.base import BackfillSource
 from callscribe.connectors.registry import SOURCES, build_source
 from callscribe.errors import ConfigError
-from callscribe.store.async_store import AsyncStore
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store import opening
 
 FAILED = 1
 INTERRUPTED = 130
@@ -56,6 +55,11 @@ def register(subparsers: Any) -> None:
         "--again", action="store_true", help="read again the days an earlier backfill finished"
     )
     parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress report (by default a bar on a terminal, a line every 30 s elsewhere)",
+    )
+    parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help=f"configuration file ({DEFAULT_CONFIG})"
     )
     parser.set_defaults(handler=run)
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     zone = _zone(source)
     days = _days(args.since, args.until, zone)
     report = Report()
-    progress = _Progress(source.name, len(days))
+    progress = _DayProgress(source.name, len(days), quiet=args.quiet)
     try:
         asyncio.run(
             _run(
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        progress.close()
+        progress.shown.close()
     _summary(source.name, days, zone, report, dry_run=args.dry_run)
     if report.interrupted:
         return INTERRUPTED
@@ -98,14 +102,21 @@ async def _run(
     zone: tzinfo,
     days: list[date],
     report: Report,
-    progress: _Progress,
+    progress: _DayProgress,
     args: argparse.Namespace,
 ) -> None:
     path = settings.daemon.database_path
     with tempfile.TemporaryDirectory(prefix="callscribe-dry-run-") as scratch:
-        if args.dry_run and not path.exists():
-            path = Path(scratch) / "empty.db"  # no database yet: every call would be new
-        store = await AsyncStore.open(lambda: SqliteStore(path))
+        if args.dry_run and not settings.store.postgresql and not path.exists():
+            # No database yet: every call would be new.
+            settings = settings.model_copy(
+                update={
+                    "daemon": settings.daemon.model_copy(
+                        update={"database": Path(scratch) / "empty.db"}
+                    )
+                }
+            )
+        store = await opening.open_async_store(settings)
         try:
             backfill = Backfill(
                 source, store, settings.routes, zone, progress, report, args.dry_run
@@ -151,35 +162,21 @@ def _days(since: date, until: date | None, zone: tzinfo) -> list[date]:
     return [since + timedelta(days=n) for n in range(count)]
 
 
-class _Progress:
-    """A bar on a terminal (tqdm), otherwise a plain line per day."""
+class _DayProgress:
+    """The engine's progress reports on the shared progress display: days done of the
+    days asked for (a day an earlier backfill finished leaves the total), the calls so far."""
 
-    def __init__(self, source: str, days: int) -> None:
-        self._source = source
-        self._bar: Any = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
+    def __init__(self, source: str, days: int, *, quiet: bool) -> None:
+        self.shown = Progress(f"backfill {source}", days, unit=DAYS, quiet=quiet)
 
-            self._bar = tqdm(total=days, unit="day", desc=source, file=sys.stderr)
-
-    def day_started(self, day: date) -> None:
-        if self._bar is not None:
-            self._bar.set_description(f"{self._source} {day}")
+    def day_skipped(self, day: date) -> None:
+        self.shown.skip(1)
 
     def call_seen(self, calls: Tally) -> None:
-        if self._bar is not None:
-            self._bar.set_postfix_str(_counts(calls), refresh=False)
+        self.shown.note(_counts(calls))
 
     def day_ended(self, day: date, tally: Tally, failure: str | None) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-            return
-        line = f"{self._source} {day}: {_counts(tally)}"
-        print(line if failure is None else f"{line}; stopped: {failure}", file=sys.stderr)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self.shown.advance(0 if failure else 1, items=0)
 
 
 def _counts(calls: Tally) -> str:

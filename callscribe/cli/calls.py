@@ -21,10 +21,9 @@ from callscribe.cli.arguments import positive_int
 from callscribe.config.loader import DEFAULT_CONFIG, load_settings
 from callscribe.config.settings import Settings
 from callscribe.domain import Call, CallState, Recording, Transcript
-from callscribe.errors import ConfigError
 from callscribe.logmask import escape_control, mask_phone
-from callscribe.store.base import CallFacts, JobKind
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store import opening
+from callscribe.store.base import CallFacts, JobKind, Store
 from callscribe.transcription.render import FORMATS, render, to_json_dict
 
 NOT_FOUND = 1
@@ -101,16 +100,11 @@ def add_common(parser: argparse.ArgumentParser, *, inherited: bool = False) -> N
 
 
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, SqliteStore]]:
-    """The settings and the service's database, closed afterwards; never creates one."""
+def open_store(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
+    """The settings and the service's database, closed afterwards; never creates a
+    SQLite file (``[store]``: opening.py)."""
     settings = load_settings(args.config)
-    path = settings.daemon.database_path
-    if not path.exists():
-        raise ConfigError(
-            f"no database at {path}: the service has not run with this configuration yet, "
-            "or [daemon] state_dir / database point elsewhere"
-        )
-    store = SqliteStore(path)
+    store = opening.open_store(settings)
     try:
         yield settings, store
     finally:
@@ -216,7 +210,7 @@ def show_call(args: argparse.Namespace) -> int:
         print("Deliveries:")
         rows = [
             (d.sink, d.state.value, str(d.attempts), local_time(d.delivered_at),
-             clean(d.error, args, 80))
+             clean(d.error, args))  # the whole reason: the list shows its start
             for d in deliveries
         ]  # fmt: skip
         print_table(("SINK", "STATE", "ATTEMPTS", "DELIVERED", "ERROR"), rows, indent="  ")

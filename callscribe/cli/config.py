@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 from callscribe.cli.preview import SAMPLE_TRANSCRIPT, previews, sample_call
-from callscribe.config.loader import DEFAULT_CONFIG, load_settings
+from callscribe.config import host_checks, toml_text
+from callscribe.config import validation as config_validation
+from callscribe.config.loader import DEFAULT_CONFIG, load_settings, read_settings
+from callscribe.config.problems import report
 from callscribe.config.settings import Settings
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.domain import Call, Transcript
@@ -23,7 +27,12 @@ def register(subparsers: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, handler, text in (
-        ("validate", validate, "say whether the configuration is valid, and what is wrong"),
+        (
+            "validate",
+            validate,
+            "say whether the configuration is valid and will work on this machine; list "
+            "every problem with its key",
+        ),
         ("show", show, "print the configuration with defaults filled in (secrets hidden)"),
         ("reference", reference, "print every setting with its default and meaning (Markdown)"),
     ):
@@ -39,10 +48,30 @@ def register(subparsers: Any) -> None:
                 metavar="ID",
                 help="render the mapped requests for this stored call instead of a sample",
             )
+            action.add_argument(
+                "--online",
+                action="store_true",
+                help="also look up the host name of every sink URL (needs DNS)",
+            )
+        if name == "show":
+            action.add_argument(
+                "--format", choices=("toml", "json"), default="toml", help="toml (default) or json"
+            )
 
 
 def validate(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    data, context = read_settings(args.config)
+    checked = config_validation.validate(data, context)
+    problems = [
+        *checked.problems,
+        *host_checks.missing_parts(data),
+        *host_checks.folders(checked.settings),
+    ]
+    if args.online:
+        problems += asyncio.run(host_checks.unresolvable_hosts(checked.settings))
+    if problems:
+        raise ConfigError(report(args.config, problems))
+    settings = checked.settings
     print(
         f"{args.config}: valid — {len(settings.sources)} source(s), {len(settings.sinks)} "
         f"sink(s), {len(settings.routes)} route(s)"
@@ -57,6 +86,8 @@ def validate(args: argparse.Namespace) -> int:
                     f"note: route {number} sends missed calls to {sink!r}, but TQM imports "
                     "recorded calls only: those become dead letters (use calls = 'recorded')"
                 )
+    if not args.online and host_checks.sink_hosts(settings):
+        print("note: sink host names were not looked up (--online does)")
     shown = list(previews(settings, *_call_to_show(settings, args)))
     if shown:
         which = f"call {args.call}" if args.call else "a sample call"
@@ -78,8 +109,12 @@ def _call_to_show(settings: Settings, args: argparse.Namespace) -> tuple[Call, T
 
 
 def show(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    print(json.dumps(settings.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    effective = load_settings(args.config).model_dump(mode="json")  # secrets as ********
+    if args.format == "json":
+        print(json.dumps(effective, ensure_ascii=False, indent=2))
+    else:
+        print(f"# {args.config} with every default filled in; secrets shown as ********")
+        print(toml_text.dumps(effective), end="")
     return 0
 
 

@@ -16,7 +16,7 @@ from callscribe.cli.arguments import positive_int
 from callscribe.cli.calls import NOT_FOUND, add_common, clean, local_time, open_store, print_table
 from callscribe.domain import Delivery, DeliveryState
 from callscribe.errors import CallscribeError
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.base import Store
 
 
 def register(subparsers: Any) -> None:
@@ -112,7 +112,7 @@ def retry_deliveries(args: argparse.Namespace) -> int:
     return status
 
 
-def _dead_of_call(store: SqliteStore, call_id: int, args: argparse.Namespace) -> list[Delivery]:
+def _dead_of_call(store: Store, call_id: int, args: argparse.Namespace) -> list[Delivery]:
     """The call's dead deliveries (to ``--sink`` only, if given); says why when none."""
     try:
         store.call(call_id)

@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from callscribe.config.base import plain_message
+from callscribe.config.problems import report
 from callscribe.config.settings import Settings
-from callscribe.connectors.registry import SINKS, SOURCES
+from callscribe.config.validation import validate
 from callscribe.errors import ConfigError
 
 DEFAULT_CONFIG = Path("/etc/callscribe/callscribe.toml")
@@ -34,17 +32,24 @@ def load_settings(
     credentials_dir: Path | None = None,
 ) -> Settings:
     """The validated settings, or a ConfigError listing every problem with its key."""
+    checked = validate(*read_settings(path, environ, credentials_dir))
+    if checked.problems:
+        raise ConfigError(report(path, checked.problems))
+    return checked.settings
+
+
+def read_settings(
+    path: Path, environ: Mapping[str, str] | None = None, credentials_dir: Path | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The file's data with the environment's overrides, and the context validation
+    needs (the file's folder for relative paths, where secrets come from)."""
     environ = os.environ if environ is None else environ
-    data = apply_environment(read_toml(path), environ)
     context = {
         "base_dir": path.resolve().parent,
         "environ": environ,
         "credentials_dir": credentials_dir or environ.get("CREDENTIALS_DIRECTORY"),
     }
-    try:
-        return Settings.model_validate(data, context=context)
-    except ValidationError as exc:
-        raise ConfigError(explain(exc, path)) from None
+    return apply_environment(read_toml(path), environ), context
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -87,20 +92,3 @@ def _value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
-
-
-def explain(exc: ValidationError, path: Path) -> str:
-    lines = [f"{path}: {exc.error_count()} problem(s):"]
-    for error in exc.errors(include_url=False):
-        location = [str(part) for part in error["loc"]]
-        # Pydantic names the connector type inside a source or sink's path; the admin
-        # wrote [sinks.archive], not [sinks.archive.jsonl].
-        if (
-            len(location) > 2
-            and location[0] in ("sources", "sinks")
-            and (location[2] in SOURCES or location[2] in SINKS)
-        ):
-            del location[2]
-        where = ".".join(location) or "(top level)"
-        lines.append(f"  {where}: {plain_message(error)}")
-    return "\n".join(lines)

@@ -20,9 +20,12 @@ from callscribe.connectors.registry import SINKS, SOURCES
 HEADER = """# Configuration reference
 
 callscribe reads one TOML file (`--config`, default `/etc/callscribe/callscribe.toml`).
-Unknown keys are errors, so a typo is reported instead of silently ignored; check a file
-with `callscribe config validate --config FILE` and see it with every default filled in
-with `callscribe config show`.
+Unknown keys are errors, so a typo is reported instead of silently ignored. Check a file
+with `callscribe config validate --config FILE`: every problem at once, each with its key,
+including what would only fail once the service runs (no source, sink or route, a folder
+that is missing or unreadable, an `env:` secret whose variable is unset; with `--online`
+a helpdesk host name that does not resolve). `callscribe config show` prints it with every
+default filled in and secrets hidden (TOML; `--format json`).
 
 - Relative paths are relative to the configuration file's folder.
 - Any key can be overridden from the environment: `CALLSCRIBE_<SECTION>__<KEY>`, e.g.

@@ -7,6 +7,8 @@
 [retry]             # RetrySettings: waits between retries of each stage
 [retention]         # RetentionSettings: how long recordings and transcripts are kept
 [redaction]         # RedactionSettings: personal data hidden from what sinks receive
+[store]             # StoreSettings: SQLite (default) or PostgreSQL for several nodes
+[node]              # NodeSettings: this node's roles
 [sources.NAME]      # type = "generic" | "directory" | ...   (connectors/registry.py)
 [sinks.NAME]        # type = "jsonl" | "webhook" | ...
 [[routes]]          # which sources go to which sinks
@@ -15,18 +17,17 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from callscribe.config.base import ConfigModel
 from callscribe.config.daemon import DaemonSettings, RetentionSettings, RetrySettings
+from callscribe.config.problems import REFERENCES_ERROR, RouteNames, references
 from callscribe.config.redaction import RedactionSettings
 from callscribe.config.routes import Route
+from callscribe.config.store import NodeSettings, StoreSettings
 from callscribe.config.transcription import RenderSettings, TranscriptionSettings
 from callscribe.connectors.registry import SinkConfig, SourceConfig
-
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class Settings(ConfigModel):
@@ -37,34 +38,22 @@ class Settings(ConfigModel):
     retry: RetrySettings = RetrySettings()
     retention: RetentionSettings = RetentionSettings()
     redaction: RedactionSettings = RedactionSettings()
+    store: StoreSettings = StoreSettings()
+    node: NodeSettings = NodeSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     sinks: dict[str, SinkConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
 
     @model_validator(mode="after")
     def _names_and_routes(self) -> Settings:
-        problems = [
-            f"{kind}.{name}: names are lower-case letters, digits, '-' and '_'"
-            for kind, names in (("sources", self.sources), ("sinks", self.sinks))
-            for name in names
-            if not NAME.match(name)
-        ]
-        for index, route in enumerate(self.routes):
-            problems += [
-                f"routes[{index}].sources: no source named {name!r}"
-                for name in route.sources
-                if name not in self.sources
-            ]
-            problems += [
-                f"routes[{index}].sinks: no sink named {name!r}"
-                for name in route.sinks
-                if name not in self.sinks
-            ]
-        problems += [
-            f"redaction.sinks.{name}: no sink named {name!r}"
-            for name in self.redaction.sinks
-            if name not in self.sinks
-        ]
+        problems = references(
+            self.sources,
+            self.sinks,
+            [RouteNames(route.sources, route.sinks) for route in self.routes],
+            self.redaction.sinks,
+        )
         if problems:
-            raise ValueError("; ".join(problems))
+            # Validation (config/validation.py) reports these key by key instead.
+            joined = "; ".join(map(str, problems))
+            raise PydanticCustomError(REFERENCES_ERROR, "{problems}", {"problems": joined})
         return self

@@ -77,6 +77,14 @@ class JoiningSource(Protocol):
 
 @runtime_checkable
 class RunningSource(Protocol):
+    """A source the daemon runs (a watched folder, an AMI connection).
+
+    Where several nodes share one PostgreSQL queue, a running source runs on one node at
+    a time (the others wait to take over): two copies would watch the same folder or log
+    in to the same PBX twice.  A source whose copies can run side by side says so with a
+    class attribute ``single_instance = False`` (see :func:`single_instance`).
+    """
+
     name: str
 
     async def run(self, emit: Emit) -> None:
@@ -104,6 +112,11 @@ class ReportingSource(Protocol):
     name: str
 
     def status(self) -> SourceStatus: ...
+
+
+def single_instance(source: RunningSource) -> bool:
+    """Whether only one node may run ``source`` at a time (the default)."""
+    return bool(getattr(source, "single_instance", True))
 
 
 @runtime_checkable

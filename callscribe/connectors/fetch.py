@@ -34,7 +34,7 @@ from callscribe.connectors.ssrf import (
     origin,
     redact_url,
 )
-from callscribe.errors import FetchError
+from callscribe.errors import FetchError, located
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,14 @@ class RecordingFetcher:
                     return await self._fetch_http(location, policy, dest_dir, auth, hide_redirects)
             except TimeoutError:
                 total = f"{policy.total_timeout:g} s"
-                raise FetchError(f"{where}: incomplete after {total}", retryable=True) from None
+                reason = located(f"download not finished after {total}", where)
+                raise FetchError(reason, retryable=True) from None
         except RefusedError as exc:
             log.warning("%s", exc)
             raise
         except OSError as exc:  # our side: dest_dir unwritable, disk full, a read error
-            reason = f"{where}: cannot store the recording in {dest_dir} ({exc.strerror or exc})"
+            why = exc.strerror or exc
+            reason = located(f"cannot store the recording in {dest_dir} ({why})", where)
             raise FetchError(reason, retryable=True) from None
 
     async def aclose(self) -> None:
@@ -196,7 +198,8 @@ class RecordingFetcher:
                     detail = f"{type(exc).__name__}: {exc}"
                     if url.query:  # belt and braces: httpcore's messages carry no URL
                         detail = detail.replace(url.query.decode(), "...")
-                    raise FetchError(f"{where}: {detail}", retryable=True) from None
+                    reason = located(f"download failed ({detail})", where)
+                    raise FetchError(reason, retryable=True) from None
         raise RefusedError(f"more than {policy.max_redirects} redirects", url=where)
 
     async def _pin(self, url: httpx.URL, policy: FetchPolicy, where: str) -> PinnedTransport:
@@ -214,7 +217,8 @@ class RecordingFetcher:
             raise RefusedError(exc.reason, url=where) from None
         except OSError as exc:  # socket.gaierror: NXDOMAIN will not heal, SERVFAIL may
             retry = getattr(exc, "errno", None) != socket.EAI_NONAME
-            raise FetchError(f"{where}: cannot resolve the host ({exc})", retryable=retry) from None
+            reason = located(f"cannot resolve the host ({exc})", where)
+            raise FetchError(reason, retryable=retry) from None
         sni = host if isinstance(host, str) else None
         return PinnedTransport(url, self._dial_address(addresses[0]), self._ssl, sni=sni)
 
@@ -256,14 +260,13 @@ def _raise_for_status(response: httpx.Response, where: str) -> None:
         return
     after = retry_after(response)
     if status in (404, 410):  # PBXs publish the recording a little after the call ends
-        reason = f"{where}: HTTP {status}, recording not ready yet"
+        reason = located(f"recording not ready yet (HTTP {status})", where)
         raise FetchError(reason, retryable=True, retry_after=after, status=status)
     if status in (408, 425, 429) or status >= 500:
-        reason = f"{where}: HTTP {status}"
+        reason = located(f"the recording server answered HTTP {status}", where)
         raise FetchError(reason, retryable=True, retry_after=after, status=status)
-    raise FetchError(
-        f"{where}: HTTP {status}; retrying will not help", retryable=False, status=status
-    )
+    refused = f"the recording server refused it: HTTP {status}; retrying will not help"
+    raise FetchError(located(refused, where), retryable=False, status=status)
 
 
 def _shown(url: httpx.URL, hide: bool) -> str:
@@ -276,7 +279,8 @@ def _shown(url: httpx.URL, hide: bool) -> str:
 def _next_hop(url: httpx.URL, response: httpx.Response, where: str, hide: bool) -> httpx.URL:
     location = response.headers.get("location")
     if not location:
-        raise FetchError(f"{where}: redirect without a Location header", retryable=False)
+        reason = located("redirect without a Location header", where)
+        raise FetchError(reason, retryable=False)
     try:
         target = url.join(location)
     except httpx.InvalidURL:
@@ -296,7 +300,8 @@ async def _save(
         raise RefusedError(reason, url=where)
     if response.headers.get("content-encoding", "identity").lower() != "identity":
         # Raw bytes only: inflating gzip would let a small body grow past the limit in memory.
-        raise FetchError(f"{where}: compressed despite Accept-Encoding: identity", retryable=False)
+        reason = located("sent compressed despite Accept-Encoding: identity", where)
+        raise FetchError(reason, retryable=False)
     media = response.headers.get("content-type", "").split(";")[0].strip().lower()
     with Spool(dest_dir, policy.max_bytes, where, None) as spool:
         async for chunk in response.aiter_raw(CHUNK):

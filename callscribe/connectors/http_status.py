@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from callscribe.errors import SinkError
+from callscribe.errors import SinkError, located
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 MAX_REASON_CHARS = 300
@@ -31,28 +31,30 @@ def sink_client(timeout_seconds: float, headers: dict[str, str] | None = None) -
     )
 
 
-def check_response(sink: str, response: httpx.Response) -> None:
-    """Return if the API accepted the request; raise SinkError saying why not."""
+def check_response(response: httpx.Response, api: str = "the API") -> None:
+    """Return if the API accepted the request; raise SinkError saying why not: the answer
+    first, then the request (``api`` names the platform: "Qolio answered HTTP 422")."""
     status = response.status_code
     if 200 <= status < 300:
         return
-    reason = f"{sink}: {response.request.method} {_url(response.request.url)} answered {status}"
-    detail = _detail(response)
-    if detail:
-        reason += f": {detail}"
+    where = f"{response.request.method} {_url(response.request.url)}"
     if 300 <= status < 400:
-        location = _location(response)
-        raise SinkError(
-            f"{reason} (redirect to {location}; check the URL in the sink's settings)",
-            retryable=False,
+        reason = (
+            f"{api} answered HTTP {status}, a redirect to {_location(response)} (check the "
+            "URL in the sink's settings)"
         )
+        raise SinkError(located(reason, where), retryable=False)
+    detail = _detail(response)
+    reason = f"{api} answered HTTP {status}" + (f": {detail}" if detail else "")
     retryable = status in RETRYABLE_STATUSES or status >= 500
-    raise SinkError(reason, retryable=retryable, retry_after=retry_after(response))
+    raise SinkError(located(reason, where), retryable=retryable, retry_after=retry_after(response))
 
 
-def transport_error(sink: str, request_url: str, exc: httpx.HTTPError) -> SinkError:
+def transport_error(request_url: str, exc: httpx.HTTPError, api: str = "the API") -> SinkError:
     """Timeouts and connection failures: the API may be back later."""
-    return SinkError(f"{sink}: {_url(httpx.URL(request_url))}: {exc!r}", retryable=True)
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    reason = located(f"cannot reach {api} ({what})", _url(httpx.URL(request_url)))
+    return SinkError(reason, retryable=True)
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -18,7 +18,7 @@ from io import BufferedWriter
 from pathlib import Path
 
 from callscribe.connectors.ssrf import RefusedError, local_path, open_inside, redact_url
-from callscribe.errors import FetchError
+from callscribe.errors import FetchError, located
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,16 @@ def open_checked(path: Path, local_dirs: Collection[Path], max_bytes: int) -> tu
     try:
         fd, real = open_inside(path, local_dirs)
     except FileNotFoundError:
-        raise FetchError(f"{shown}: no such file (yet)", retryable=True) from None
+        raise FetchError(located("no such file (yet)", shown), retryable=True) from None
     except OSError as exc:
-        raise FetchError(f"{shown}: cannot open ({exc.strerror})", retryable=False) from None
+        reason = located(f"cannot open the file ({exc.strerror})", shown)
+        raise FetchError(reason, retryable=False) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise RefusedError(f"{shown} is not a regular file")
+            raise RefusedError("not a regular file", url=shown)
         if info.st_size > max_bytes:
-            raise RefusedError(f"{shown} has {info.st_size} bytes, over the limit")
+            raise RefusedError(f"{info.st_size} bytes, over the limit", url=shown)
     except BaseException:
         os.close(fd)
         raise

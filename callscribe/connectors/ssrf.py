@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from callscribe.errors import FetchError
+from callscribe.errors import FetchError, located
 
 IPAddress = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -37,9 +37,9 @@ class RefusedError(FetchError):
     def __init__(self, reason: str, *, url: str | None = None) -> None:
         """``url`` must already be redacted (:func:`redact_url`)."""
         self.reason = reason
-        where = f" (recording URL: {url})" if url else ""
+        message = f"refused: {reason}"
         # A refusal is a decision, not an accident: trying again gives the same answer.
-        super().__init__(f"refused: {reason}{where}", retryable=False)
+        super().__init__(located(message, url) if url else message, retryable=False)
 
 
 def _nets(*pairs: tuple[str, str]) -> tuple[tuple[Network, str], ...]:

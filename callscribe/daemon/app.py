@@ -18,12 +18,12 @@ from pathlib import Path
 from callscribe import __version__
 from callscribe.config.loader import load_settings
 from callscribe.config.settings import Settings
+from callscribe.config.store import Role
+from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.runtime import Runtime
 from callscribe.daemon.systemd import Notifier, watchdog_loop
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
-from callscribe.store.base import Limits
-from callscribe.store.sqlite import SqliteStore
+from callscribe.store.opening import open_async_store, store_name
 from callscribe.transcription.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,15 @@ async def serve(config_path: Path) -> int:
     notifier = Notifier.from_environment()
     log.info("callscribe %s starting with %s (%s)", __version__, config_path, library_versions())
     settings.daemon.state_dir.mkdir(parents=True, exist_ok=True)
-    limits = Limits(max_stalls=settings.daemon.max_stalls)
-    store = await AsyncStore.open(lambda: SqliteStore(settings.daemon.database_path, limits=limits))
+    store = await open_async_store(settings)
     try:
         notifier.status("loading the speech model")
-        engine = await asyncio.to_thread(Engine, settings.transcription)
+        engine = await _engine(settings)
         stop = asyncio.Event()
         reload = asyncio.Event()
         _install_signals(stop, reload)
-        runtime = Runtime(settings, store, engine)
+        metrics = Metrics()  # one for the process: a reload keeps counting in it
+        runtime = Runtime(settings, store, engine, metrics)
         # The watchdog runs from the event loop for the whole life of the process, reload
         # included: systemd restarts us if the loop is ever blocked that long.
         # (a lambda, not runtime.status: a reload replaces ``runtime``)
@@ -80,7 +80,7 @@ async def serve(config_path: Path) -> int:
                 # retry (and a new listen address needs the old socket closed first).
                 await runtime.stop(settings.daemon.stop_timeout_seconds)
                 settings, engine = fresh
-                runtime = Runtime(settings, store, engine)
+                runtime = Runtime(settings, store, engine, metrics)
                 await runtime.start()
         finally:
             watchdog.cancel()
@@ -89,22 +89,32 @@ async def serve(config_path: Path) -> int:
 
 
 async def _reloaded(
-    path: Path, current: Settings, engine: Engine
-) -> tuple[Settings, Engine] | None:
+    path: Path, current: Settings, engine: Engine | None
+) -> tuple[Settings, Engine | None] | None:
     """The new settings and the engine for them, or None to keep running as before."""
     try:
         fresh = load_settings(path)
     except CallscribeError as exc:
         log.error("configuration not reloaded, keeping the running one: %s", exc)
         return None
-    if fresh.daemon.database_path != current.daemon.database_path:
-        log.error("configuration not reloaded: the database path cannot change; restart instead")
+    if store_name(fresh) != store_name(current):
+        log.error("configuration not reloaded: the database cannot change; restart instead")
         return None
-    if fresh.transcription != current.transcription:
-        log.info("transcription settings changed: loading the model again")
-        engine = await asyncio.to_thread(Engine, fresh.transcription)
+    if Role.TRANSCRIBE not in fresh.node.roles:
+        engine = None
+    elif engine is None or fresh.transcription != current.transcription:
+        log.info("transcription settings or roles changed: loading the model again")
+        engine = await _engine(fresh)
     log.info("configuration reloaded from %s", path)
     return fresh, engine
+
+
+async def _engine(settings: Settings) -> Engine | None:
+    """The model, on nodes that transcribe; the others never load it."""
+    if Role.TRANSCRIBE not in settings.node.roles:
+        log.info("roles %s: no model loaded", ", ".join(sorted(settings.node.roles)))
+        return None
+    return await asyncio.to_thread(Engine, settings.transcription)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -40,7 +40,7 @@ from callscribe.domain import Call, Recording, Speaker
 from callscribe.errors import CallscribeError, RecognitionError
 from callscribe.redaction.audio import silence_spans
 from callscribe.redaction.delivery import for_sink
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 from callscribe.transcription.audio import AudioLimits, CallAudio
 from callscribe.transcription.batch import GROUP_AUDIO_SECONDS
@@ -65,8 +65,8 @@ class Decoded:
 @dataclass(frozen=True, slots=True)
 class Pipeline:
     settings: Settings
-    store: AsyncStore
-    engine: Engine
+    store: AsyncStoreApi
+    engine: Engine | None  # None on a node without the transcribe role
     decoder: DecoderPool
     fetcher: RecordingFetcher
     fetch_policies: Mapping[str, FetchPolicy]  # by source name
@@ -82,6 +82,7 @@ class Pipeline:
             policy = self.fetch_policies.get(call.event.source, FetchPolicy())
             target = self.settings.daemon.recordings_dir / str(call.id)
             source = self.sources.get(call.event.source)
+            started = time.perf_counter()
             try:
                 if isinstance(source, FetchingSource):
                     fetched = await source.fetch_recording(call, self.fetcher, policy, target)
@@ -91,6 +92,7 @@ class Pipeline:
             except CallscribeError as exc:
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("fetch"))
                 continue
+            self.metrics.downloaded(call.event.source, time.perf_counter() - started)
             recording = Recording(
                 call.id, str(fetched.path), fetched.size, fetched.sha256, datetime.now(UTC)
             )
@@ -120,6 +122,8 @@ class Pipeline:
         started = time.perf_counter()
         faults.reach("transcribe")
         try:
+            if self.engine is None:
+                raise RecognitionError("this node has no model (no transcribe role)")
             transcripts = await asyncio.to_thread(
                 self.engine.transcribe_many, [item.audio for item in group]
             )
@@ -223,8 +227,8 @@ class Pipeline:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))
                 continue
-            self.metrics.delivered(sink.name, "delivered")
             await self.store.complete_delivery(job, remote_id)
+            self.metrics.delivered_call(sink.name, call)
             log.info("call %d delivered to %s", call.id, sink.name)
 
     async def _silence(

@@ -24,7 +24,7 @@ from pathlib import Path
 from callscribe.config.settings import Settings
 from callscribe.domain import Recording
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.codec import utc_now
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class PurgeResult:
 
 
 async def purge(
-    store: AsyncStore, settings: Settings, *, now: datetime | None = None
+    store: AsyncStoreApi, settings: Settings, *, now: datetime | None = None
 ) -> PurgeResult:
     """Delete the recording files of finished calls and transcripts past retention."""
     retention = settings.retention
@@ -80,7 +80,7 @@ async def purge(
 
 
 async def _purge_recordings(
-    store: AsyncStore, root: Path, finished_before: datetime | None, reason: str
+    store: AsyncStoreApi, root: Path, finished_before: datetime | None, reason: str
 ) -> tuple[int, int, int]:
     marked = outside = 0
     failed: set[int] = set()
@@ -163,7 +163,7 @@ class RetentionTimer:
         self._clock = clock
         self._last: float | None = None
 
-    async def __call__(self, store: AsyncStore, settings: Settings) -> PurgeResult | None:
+    async def __call__(self, store: AsyncStoreApi, settings: Settings) -> PurgeResult | None:
         """Purge if the last purge started ``interval`` or more ago; None otherwise."""
         started = self._clock()
         if self._last is not None and started - self._last < self.interval:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from callscribe import faults
 from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
+from callscribe.config.store import Role
 from callscribe.connectors.base import (
     JoiningSource,
     ReportingSource,
@@ -23,6 +24,7 @@ from callscribe.connectors.base import (
     SourceStatus,
     ThrottledSource,
     WebhookSource,
+    single_instance,
 )
 from callscribe.connectors.fetch import FetchPolicy, RecordingFetcher
 from callscribe.connectors.registry import build_sink, build_source
@@ -38,7 +40,7 @@ from callscribe.daemon.retention import RetentionTimer
 from callscribe.daemon.workers import Doorbell, Handler, Worker
 from callscribe.domain import CallEvent, CallPart
 from callscribe.errors import CallscribeError
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import CallParts, Ingested, JobKind, JobState
 from callscribe.store.codec import utc_now
 from callscribe.transcription.engine import Engine
@@ -49,11 +51,19 @@ SOURCE_RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: AsyncStore, engine: Engine) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: AsyncStoreApi,
+        engine: Engine | None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine
-        self.metrics = Metrics()
+        # The daemon's, which outlives this runtime: counters go on across reloads.
+        self.metrics = metrics or Metrics()
+        self.metrics.configured(settings.transcription.model, settings.sources)
         self.doorbells = {kind: Doorbell() for kind in JobKind}
         self.sinks = {
             name: build_sink(name, config, settings.render)
@@ -85,6 +95,7 @@ class Runtime:
         self._scheduler = AsyncIOScheduler()
         self._status = "starting"
         self._retention = RetentionTimer()  # housekeeping is frequent, purging need not be
+        self.roles = settings.node.roles
 
     def _fetch_policy(self, name: str) -> FetchPolicy:
         config: SourceSettings = self.settings.sources[name]
@@ -96,7 +107,7 @@ class Runtime:
         webhooks: Mapping[str, WebhookSource] = {
             name: source
             for name, source in self.sources.items()
-            if isinstance(source, WebhookSource)
+            if isinstance(source, WebhookSource) and Role.INTAKE in self.roles
         }
         app = create_app(
             sources=webhooks,
@@ -118,9 +129,10 @@ class Runtime:
                     "open, cross the network unencrypted; put an https proxy in front"
                 )
         for name, source in self.sources.items():
-            if isinstance(source, RunningSource):
-                self._spawn(self._services, self._keep_running(source), f"source-{name}")
-        self.decoder.warm()
+            if isinstance(source, RunningSource) and Role.SOURCES in self.roles:
+                self._spawn(self._services, self._run_source(source), f"source-{name}")
+        if Role.TRANSCRIBE in self.roles:
+            self.decoder.warm()
         self._start_workers()
         self._scheduler.add_job(self.housekeeping, "interval", seconds=daemon.sweep_seconds)
         self._scheduler.start()
@@ -143,16 +155,21 @@ class Runtime:
                 for _ in range(count)
             ]
 
-        fetchers = workers(JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers)
-        transcribers = workers(
-            JobKind.TRANSCRIBE,
-            self.pipeline.transcribe,
-            1,
-            batch=daemon.transcribe_batch,
-            upstream_busy=lambda: any(fetcher.busy for fetcher in fetchers),
-            gather_seconds=daemon.transcribe_gather_seconds,
-        )
-        deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
+        fetchers: list[Worker] = []
+        transcribers: list[Worker] = []
+        deliverers: list[Worker] = []
+        if Role.TRANSCRIBE in self.roles:
+            fetchers = workers(JobKind.FETCH, self.pipeline.fetch, daemon.fetch_workers)
+            transcribers = workers(
+                JobKind.TRANSCRIBE,
+                self.pipeline.transcribe,
+                1,
+                batch=daemon.transcribe_batch,
+                upstream_busy=lambda: any(fetcher.busy for fetcher in fetchers),
+                gather_seconds=daemon.transcribe_gather_seconds,
+            )
+        if Role.DELIVER in self.roles:
+            deliverers = workers(JobKind.DELIVER, self.pipeline.deliver, daemon.delivery_workers)
         for worker in fetchers + transcribers + deliverers:
             self._spawn(self._workers, worker.run(self._stopping), worker.name)
 
@@ -219,8 +236,8 @@ class Runtime:
 
     def readiness(self) -> dict[str, bool]:
         return {
-            "store": not self._stopping.is_set(),
-            "model": self.engine is not None,
+            "store": not self._stopping.is_set() and self.store.ready(),
+            "model": self.engine is not None or Role.TRANSCRIBE not in self.roles,
             "workers": all(not task.done() for task in self._workers),
             **{f"source {name}": status.ready for name, status in self.source_statuses().items()},
         }
@@ -262,6 +279,15 @@ class Runtime:
             + f"; dead: {sum(n for (_, state), n in counts.items() if state is JobState.DEAD)}"
         )
         await self._retention(self.store, self.settings)
+
+    async def _run_source(self, source: RunningSource) -> None:
+        """Run a source, on one node at a time when it must not run twice."""
+        if single_instance(source):
+            await self.store.run_exclusively(
+                f"source {source.name}", lambda: self._keep_running(source)
+            )
+        else:
+            await self._keep_running(source)
 
     async def _keep_running(self, source: RunningSource) -> None:
         failures = 0

@@ -22,14 +22,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from callscribe.errors import CallscribeError
+from callscribe.errors import CallscribeError, StoreError
 from callscribe.retry import RetryPolicy
-from callscribe.store.async_store import AsyncStore
+from callscribe.store.async_api import AsyncStoreApi
 from callscribe.store.base import Job, JobKind
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Sequence[Job]], Awaitable[None]]
+OUTAGE_DELAYS = (1.0, 2.0, 5.0, 10.0)
 
 
 class Doorbell:
@@ -50,7 +51,7 @@ class Doorbell:
 class Worker:
     def __init__(
         self,
-        store: AsyncStore,
+        store: AsyncStoreApi,
         kind: JobKind,
         handler: Handler,
         *,
@@ -76,8 +77,14 @@ class Worker:
         self.busy = False  # holds jobs; read by the next stage's gathering worker
 
     async def run(self, stopping: asyncio.Event) -> None:
+        outage = 0  # store failures in a row: the database is unreachable (PostgreSQL)
         while not stopping.is_set():
-            jobs = await self._store.claim([self._kind], self.name, self._lease, self._batch)
+            try:
+                jobs = await self._store.claim([self._kind], self.name, self._lease, self._batch)
+            except StoreError as exc:
+                outage = await self._wait_out(exc, outage)
+                continue
+            outage = 0
             if not jobs:
                 await self._doorbell.wait(self._idle)
                 continue
@@ -89,6 +96,10 @@ class Worker:
             except asyncio.CancelledError:
                 await asyncio.shield(self._release(jobs))
                 raise
+            except StoreError as exc:
+                # The outcome was not committed: the leases run out and the sweeper
+                # gives the jobs to a worker again (a stall), once the database is back.
+                outage = await self._wait_out(exc, outage)
             except Exception:
                 # A bug (a connector raising what is no CallscribeError) costs these jobs,
                 # not the worker: their leases run out, the sweeper counts a stall, and
@@ -100,6 +111,12 @@ class Worker:
                 )
             finally:
                 self.busy = False
+
+    async def _wait_out(self, error: StoreError, outage: int) -> int:
+        delay = OUTAGE_DELAYS[min(outage, len(OUTAGE_DELAYS) - 1)]
+        log.error("%s: the store failed (%s); trying again in %.0f s", self.name, error, delay)
+        await asyncio.sleep(delay)
+        return outage + 1
 
     async def _gather(self, jobs: list[Job]) -> None:
         """Add the jobs the previous stage is about to finish, up to the batch, waiting at
@@ -124,7 +141,11 @@ class Worker:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self._heartbeat)
-                held = await self._store.heartbeat(ids, self.name, self._lease)
+                try:
+                    held = await self._store.heartbeat(ids, self.name, self._lease)
+                except StoreError as exc:  # the next beat may get through: keep going
+                    log.error("%s: heartbeat failed: %s", self.name, exc)
+                    continue
                 if held < len(ids):
                     log.warning("%s: lost the lease of %d job(s)", self.name, len(ids) - held)
 
@@ -143,7 +164,7 @@ class Worker:
 
 
 async def settle_failure(
-    store: AsyncStore,
+    store: AsyncStoreApi,
     job: Job,
     error: CallscribeError,
     policy: RetryPolicy,
@@ -154,20 +175,15 @@ async def settle_failure(
     reason = str(error)
     failures = max(1, job.attempts - job.stalls)  # stalls have their own cap (max_stalls)
     delay = policy.next_delay(failures, error.retry_after, rng) if error.retryable else None
+    # Reasons no longer name the sink (a delivery's row does); the log line must.
+    job_name = f"job {job.kind} {job.id} (call {job.call_id}" + (
+        f", to {job.sink})" if job.sink else ")"
+    )
     if delay is None:
         if error.retryable:
             reason = f"{reason} (gave up after {job.attempts} attempts)"
-        log.warning(
-            "job %s %d (call %d) failed for good: %s", job.kind, job.id, job.call_id, reason
-        )
+        log.warning("%s failed for good: %s", job_name, reason)
         await store.bury(job, reason)
     else:
-        log.info(
-            "job %s %d (call %d) will retry in %.0f s: %s",
-            job.kind,
-            job.id,
-            job.call_id,
-            delay,
-            reason,
-        )
+        log.info("%s will retry in %.0f s: %s", job_name, delay, reason)
         await store.retry(job, reason, datetime.now(UTC) + timedelta(seconds=delay))

@@ -83,7 +83,7 @@ def _copy_silenced(
         )
     except (OSError, RuntimeError) as exc:
         why = libsndfile_message(exc) if isinstance(exc, RuntimeError) else exc.strerror
-        raise AudioError(name, f"cannot write its silenced copy {target}: {why}") from None
+        raise AudioError(name, f"cannot be silenced: writing {target} failed ({why})") from None
     position = 0
     try:
         with out:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from callscribe.domain import (
@@ -39,7 +39,8 @@ IngestMany = Callable[
 
 
 class AsyncStore:
-    """The :class:`~callscribe.store.base.Store` methods as coroutines."""
+    """The :class:`~callscribe.store.base.Store` methods as coroutines
+    (:class:`~callscribe.store.async_api.AsyncStoreApi`)."""
 
     def __init__(self, store: Store, *, _executor: ThreadPoolExecutor | None = None) -> None:
         self.store = store
@@ -156,6 +157,15 @@ class AsyncStore:
     async def purge_transcripts(self, older_than: datetime, reason: str) -> int:
         return await self.run(self.store.purge_transcripts, older_than, reason)
 
+    async def backfilled_days(self, source: str) -> set[date]:
+        return await self.run(self.store.backfilled_days, source)
+
+    async def finish_backfill_day(self, source: str, day: date, calls: int, new_calls: int) -> None:
+        await self.run(self.store.finish_backfill_day, source, day, calls, new_calls)
+
+    async def known_calls(self, source: str, external_ids: Sequence[str]) -> set[str]:
+        return await self.run(self.store.known_calls, source, external_ids)
+
     async def call(self, call_id: int) -> Call:
         return await self.run(self.store.call, call_id)
 
@@ -189,6 +199,12 @@ class AsyncStore:
 
     async def oldest_queued_at(self) -> datetime | None:
         return await self.run(self.store.oldest_queued_at)
+
+    def ready(self) -> bool:
+        return True  # a local file: when it fails, the method that failed says so
+
+    async def run_exclusively(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        await work()  # a SQLite file has one node
 
     async def aclose(self) -> None:
         """Close the store after the calls already submitted, then stop the thread."""

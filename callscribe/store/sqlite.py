@@ -26,10 +26,11 @@ from callscribe.domain import CallEvent, CallPart, CallState, Recording, Transcr
 from callscribe.errors import StoreError
 from callscribe.store import sqlite_jobs as q
 from callscribe.store.base import CallParts, Ingested, Job, JobKind, JobState, Limits
+from callscribe.store.claims import check_call, held_or_warn
 from callscribe.store.codec import event_to_json, format_time, parse_time, utc_now
 from callscribe.store.migrations import migrate
+from callscribe.store.rows import parts_from_rows
 from callscribe.store.sqlite_admin import SqliteAdmin
-from callscribe.store.sqlite_reads import parts_from_rows
 from callscribe.transcription.render import to_json_dict
 
 __all__ = ["SqliteStore", "utc_now"]
@@ -145,15 +146,15 @@ class SqliteStore(SqliteAdmin):
 
     def release(self, job: Job) -> None:
         with self._write() as (conn, now):
-            _held_or_warn(q.release(conn, job, now), job, "release")
+            held_or_warn(q.release(conn, job, now), job, "release")
 
     def retry(self, job: Job, error: str, run_at: datetime) -> None:
         with self._write() as (conn, now):
-            _held_or_warn(q.retry(conn, job, error, format_time(run_at), now), job, "retry")
+            held_or_warn(q.retry(conn, job, error, format_time(run_at), now), job, "retry")
 
     def bury(self, job: Job, error: str) -> None:
         with self._write() as (conn, now):
-            if _held_or_warn(q.finish(conn, job, JobState.DEAD, now, error), job, "bury"):
+            if held_or_warn(q.finish(conn, job, JobState.DEAD, now, error), job, "bury"):
                 q.after_death(conn, job, error, now)
 
     def sweep(self, now: datetime | None = None) -> int:
@@ -162,9 +163,9 @@ class SqliteStore(SqliteAdmin):
             return q.sweep(conn, at, self._limits.max_stalls)
 
     def complete_fetch(self, job: Job, recording: Recording) -> None:
-        _check_call(job, recording.call_id)
+        check_call(job, recording.call_id)
         with self._write() as (conn, now):
-            if not _held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
+            if not held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
                 return
             conn.execute(
                 "INSERT OR REPLACE INTO recordings (call_id, path, size, sha256, fetched_at)"
@@ -183,7 +184,7 @@ class SqliteStore(SqliteAdmin):
     def complete_transcribe(self, job: Job, transcript: Transcript, sinks: Sequence[str]) -> None:
         document = json.dumps(to_json_dict(transcript), ensure_ascii=False)
         with self._write() as (conn, now):
-            if not _held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
+            if not held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
                 return
             conn.execute(
                 "INSERT OR REPLACE INTO transcripts (call_id, document) VALUES (?, ?)",
@@ -209,7 +210,7 @@ class SqliteStore(SqliteAdmin):
 
     def complete_delivery(self, job: Job, remote_id: str | None) -> None:
         with self._write() as (conn, now):
-            if not _held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
+            if not held_or_warn(q.finish(conn, job, JobState.DONE, now, None), job, "complete"):
                 return
             conn.execute(
                 "UPDATE deliveries SET state = 'delivered', remote_id = ?, delivered_at = ?,"
@@ -366,18 +367,3 @@ def _damaged(path: Path, detail: str) -> str:
         "not start on it. Restore it from a backup, or move it away to start with an empty "
         "one (with its -wal and -shm files)"
     )
-
-
-def _held_or_warn(held: bool, job: Job, action: str) -> bool:
-    if not held:
-        log.warning(
-            "job %d (%s of call %d): %s ignored, the claim by %s (attempt %d) is gone: "
-            "its lease expired and the job was taken again or finished",
-            job.id, job.kind.value, job.call_id, action, job.worker, job.attempts,
-        )  # fmt: skip
-    return held
-
-
-def _check_call(job: Job, call_id: int) -> None:
-    if call_id != job.call_id:
-        raise ValueError(f"result for call {call_id} given to job {job.id} of call {job.call_id}")

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from callscribe.domain import CallState, DeliveryState, Recording
 from callscribe.store import sqlite_jobs as q
 from callscribe.store.base import JobKind
-from callscribe.store.codec import format_time, parse_time
+from callscribe.store.codec import format_time
+from callscribe.store.rows import recording_from_row
 from callscribe.store.sqlite_reads import SqliteReads
 
 log = logging.getLogger(__name__)
@@ -102,16 +103,7 @@ class SqliteAdmin(SqliteReads):
             " ORDER BY r.call_id LIMIT ?",
             (CallState.FAILED.value, CallState.DONE.value, cutoff, cutoff, limit),
         )
-        return [
-            Recording(
-                call_id=row["call_id"],
-                path=row["path"],
-                size=row["size"],
-                sha256=row["sha256"],
-                fetched_at=parse_time(row["fetched_at"]),
-            )
-            for row in rows
-        ]
+        return [recording_from_row(row) for row in rows]
 
     def mark_recordings_purged(self, call_ids: Sequence[int], reason: str) -> int:
         with self._write() as (conn, now):

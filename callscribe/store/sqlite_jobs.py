@@ -20,25 +20,8 @@ from collections.abc import Sequence
 
 from callscribe.domain import CallState, DeliveryState
 from callscribe.store.base import Job, JobKind, JobState
-from callscribe.store.codec import idempotency_key, parse_time
-
-
-def job_from_row(row: sqlite3.Row) -> Job:
-    """Turn a ``jobs`` row into a :class:`Job`."""
-    lease = row["lease_until"]
-    return Job(
-        id=row["id"],
-        kind=JobKind(row["kind"]),
-        call_id=row["call_id"],
-        sink=row["sink"],
-        state=JobState(row["state"]),
-        attempts=row["attempts"],
-        stalls=row["stalls"],
-        run_at=parse_time(row["run_at"]),
-        lease_until=None if lease is None else parse_time(lease),
-        worker=row["worker"],
-        error=row["error"],
-    )
+from callscribe.store.codec import idempotency_key
+from callscribe.store.rows import job_from_row
 
 
 def enqueue(

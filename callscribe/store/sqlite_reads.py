@@ -12,8 +12,14 @@ from typing import Any
 from callscribe.domain import Call, CallState, Delivery, DeliveryState, Recording, Transcript
 from callscribe.errors import StoreError
 from callscribe.store.base import CallFacts, CallParts, Job, JobKind, JobState
-from callscribe.store.codec import event_from_json, format_time, parse_time
-from callscribe.store.sqlite_jobs import job_from_row
+from callscribe.store.codec import format_time, parse_time
+from callscribe.store.rows import (
+    call_from_row,
+    delivery_from_row,
+    job_from_row,
+    parts_from_rows,
+    recording_from_row,
+)
 from callscribe.transcription.render import from_json_dict
 
 
@@ -35,21 +41,14 @@ class SqliteReads:
         rows = self._select("SELECT * FROM calls WHERE id = ?", (call_id,))
         if not rows:
             raise KeyError(f"no call with id {call_id}")
-        return _call(rows[0])
+        return call_from_row(rows[0])
 
     def recording(self, call_id: int) -> Recording | None:
         """The recording fetched for the call; its file may be gone (see call_facts)."""
         rows = self._select("SELECT * FROM recordings WHERE call_id = ?", (call_id,))
         if not rows:
             return None
-        row = rows[0]
-        return Recording(
-            call_id=row["call_id"],
-            path=row["path"],
-            size=row["size"],
-            sha256=row["sha256"],
-            fetched_at=parse_time(row["fetched_at"]),
-        )
+        return recording_from_row(rows[0])
 
     def transcript(self, call_id: int) -> Transcript | None:
         rows = self._select("SELECT document FROM transcripts WHERE call_id = ?", (call_id,))
@@ -67,7 +66,7 @@ class SqliteReads:
             " AND (? IS NULL OR state = ?) AND (? IS NULL OR sink = ?) ORDER BY call_id, sink",
             (call_id, call_id, _value(state), _value(state), sink, sink),
         )
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     def calls(
         self, state: CallState | None = None, limit: int = 100, source: str | None = None
@@ -78,7 +77,7 @@ class SqliteReads:
             " ORDER BY received_at DESC, id DESC LIMIT ?",
             (_value(state), _value(state), source, source, limit),
         )
-        return [_call(row) for row in rows]
+        return [call_from_row(row) for row in rows]
 
     def call_facts(self, call_ids: Sequence[int]) -> dict[int, CallFacts]:
         """Transcript duration, recording purge time and number of deliveries of these
@@ -148,42 +147,3 @@ class SqliteReads:
 
 def _value(member: CallState | DeliveryState | JobState | JobKind | None) -> str | None:
     return None if member is None else member.value
-
-
-def _call(row: sqlite3.Row) -> Call:
-    return Call(
-        id=row["id"],
-        event=event_from_json(row["event"]),
-        state=CallState(row["state"]),
-        received_at=parse_time(row["received_at"]),
-        error=row["error"],
-    )
-
-
-def parts_from_rows(rows: Sequence[sqlite3.Row]) -> list[CallParts]:
-    """Rows of ``call_parts`` grouped by call, in the order the rows come."""
-    grouped: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for row in rows:
-        key = (row["source"], row["external_id"])
-        first, parts = grouped.setdefault(key, (row["received_at"], {}))
-        parts[row["part"]] = json.loads(row["data"])
-        grouped[key] = (min(first, row["received_at"]), parts)
-    return [
-        CallParts(source, external_id, parse_time(first), parts)
-        for (source, external_id), (first, parts) in grouped.items()
-    ]
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    delivered = row["delivered_at"]
-    return Delivery(
-        call_id=row["call_id"],
-        sink=row["sink"],
-        state=DeliveryState(row["state"]),
-        idempotency_key=row["idempotency_key"],
-        attempts=row["attempts"],
-        remote_id=row["remote_id"],
-        error=row["error"],
-        delivered_at=None if delivered is None else parse_time(delivered),
-        progress=json.loads(row["progress"]),
-    )

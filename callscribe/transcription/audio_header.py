@@ -68,26 +68,26 @@ _SUPPORTED = "WAV (PCM, float, µ-law, A-law, GSM 6.10), MP3, OGG (Vorbis, Opus)
 
 # Things people save under a recording's name, checked after leading whitespace is stripped.
 _TEXT_KINDS = (
-    (b"<!doctype", "this looks like an HTML page, not audio (often an error or login page)"),
-    (b"<html", "this looks like an HTML page, not audio (often an error or login page)"),
-    (b"<?xml", "this looks like an XML document, not audio"),
-    (b"#extm3u", "this is an M3U/HLS playlist, not audio; callscribe does not follow playlists"),
-    (b"{", "this looks like JSON, not audio (perhaps an API error response)"),
+    (b"<!doctype", "looks like an HTML page, not audio (often an error or login page)"),
+    (b"<html", "looks like an HTML page, not audio (often an error or login page)"),
+    (b"<?xml", "looks like an XML document, not audio"),
+    (b"#extm3u", "is an M3U/HLS playlist, not audio; callscribe does not follow playlists"),
+    (b"{", "looks like JSON, not audio (perhaps an API error response)"),
 )
 # (offset, magic, reason) for formats that are recognisable but not accepted.
 _BINARY_KINDS = (
-    (0, b"#!AMR", "this is AMR audio, which callscribe does not decode"),
-    (4, b"ftyp", f"this is an MP4/M4A file, which callscribe does not decode ({_SUPPORTED} are)"),
-    (0, b"FORM", "this is an AIFF/IFF file, which callscribe does not accept"),
-    (0, b".snd", "this is a Sun AU file, which callscribe does not accept"),
-    (0, b"RF64", "this is an RF64 (64-bit WAV) file, which callscribe does not accept"),
-    (0, b"riff", "this is a Sony Wave64 file, which callscribe does not accept"),
-    (0, b"caff", "this is an Apple CAF file, which callscribe does not accept"),
-    (0, b"NIST_1A", "this is a NIST SPHERE file, which callscribe does not accept"),
-    (0, b"RIFF", "this is a RIFF file but not WAV audio (AVI video, perhaps)"),
-    (0, b"PK\x03\x04", "this is a ZIP archive, not audio"),
-    (0, b"\x1f\x8b", "this is a gzip archive, not audio"),
-    (0, b"%PDF", "this is a PDF document, not audio"),
+    (0, b"#!AMR", "is AMR audio, which callscribe does not decode"),
+    (4, b"ftyp", f"is an MP4/M4A file, which callscribe does not decode ({_SUPPORTED} are)"),
+    (0, b"FORM", "is an AIFF/IFF file, which callscribe does not accept"),
+    (0, b".snd", "is a Sun AU file, which callscribe does not accept"),
+    (0, b"RF64", "is an RF64 (64-bit WAV) file, which callscribe does not accept"),
+    (0, b"riff", "is a Sony Wave64 file, which callscribe does not accept"),
+    (0, b"caff", "is an Apple CAF file, which callscribe does not accept"),
+    (0, b"NIST_1A", "is a NIST SPHERE file, which callscribe does not accept"),
+    (0, b"RIFF", "is a RIFF file but not WAV audio (AVI video, perhaps)"),
+    (0, b"PK\x03\x04", "is a ZIP archive, not audio"),
+    (0, b"\x1f\x8b", "is a gzip archive, not audio"),
+    (0, b"%PDF", "is a PDF document, not audio"),
 )
 
 
@@ -186,13 +186,13 @@ def _describe_unknown(head: bytes) -> str:
         if head[offset : offset + len(magic)] == magic:
             return reason
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "this is raw AAC (ADTS) audio, which callscribe does not decode"
+        return "is raw AAC (ADTS) audio, which callscribe does not decode"
     if _mpeg_layer(head) in (1, 2):
-        return "this is MPEG layer I/II audio, not MP3; callscribe does not accept it"
+        return "is MPEG layer I/II audio, not MP3; callscribe does not accept it"
     # A multi-byte character cut at the 512th byte decodes as U+FFFD at the very end only.
     sample = head[:512].decode(errors="replace").rstrip("\ufffd")
     if sample and "\ufffd" not in sample and all(c.isprintable() or c in "\t\r\n" for c in sample):
-        return f"this looks like a text file, not audio (it starts with {sample[:40]!r})"
+        return f"looks like a text file, not audio (it starts with {sample[:40]!r})"
     return (
         f"is not a recognised audio file (expected {_SUPPORTED}); it starts with bytes "
         f"{head[:8].hex(' ')}. Headerless raw PCM (such as Asterisk's .raw/.sln) is not "

@@ -17,6 +17,12 @@ import httpx
 import pytest
 
 from callscribe.testing import Daemon, FileServer, free_port, running, wait_for
+from tests.e2e.helpdesks import (
+    daemon_tables,
+    delivered,
+    kill_while_held,
+    release_and_restart,
+)
 from tests.e2e.test_daemon import recordings  # noqa: F401 - fixture
 from tests.standins.okdesk import OkdeskStandIn
 from tests.standins.qolio import QolioStandIn
@@ -43,41 +49,20 @@ class World:
         self.daemon = Daemon(tmp / "callscribe.toml", port, model_dir, tmp / "daemon.log")
 
     def config(self, port: int) -> str:
-        return f"""
-[daemon]
-state_dir = "{self.state}"
-listen = "127.0.0.1:{port}"
-lease_seconds = 5
-heartbeat_seconds = 1
-sweep_seconds = 1
-stop_timeout_seconds = 20
-
-[retry]
-delivery = [1, 1, 1, 1, 1]
-jitter = 0.0
-
+        return f"""{daemon_tables(self.state, port)}
 [sources.pbx]
 type = "generic"
 token = "{SOURCE_TOKEN}"
 allow_http = true
 loopback_ports = [{self.files.port}]
 
-[sinks.qolio]
-type = "qolio"
-url = "{self.qolio.integration_url}"
-token = "{QOLIO_TOKEN}"
+{self.qolio.sink_config("qolio")}
 operators = {{ "101" = "ivan@example.com" }}
 
-[sinks.usedesk]
-type = "usedesk"
-url = "{self.usedesk.url}"
-api_token = "{USEDESK_TOKEN}"
+{self.usedesk.sink_config("usedesk")}
 time_zone = "Europe/Moscow"
 
-[sinks.okdesk]
-type = "okdesk"
-url = "{self.okdesk.url}"
-api_token = "{OKDESK_TOKEN}"
+{self.okdesk.sink_config("okdesk")}
 employees = {{ "101" = {IVAN} }}
 
 [[routes]]
@@ -112,17 +97,8 @@ calls = "missed"
         )
         assert answer.status_code == 200, answer.text
 
-    def deliveries(self, call_id: str) -> dict[str, str]:
-        with sqlite3.connect(self.state / "callscribe.db", timeout=10) as db:
-            rows = db.execute(
-                "SELECT d.sink, d.state FROM deliveries d JOIN calls c ON c.id = d.call_id "
-                "WHERE c.external_id = ?",
-                (call_id,),
-            ).fetchall()
-        return dict(rows)
-
     def delivered(self, call_id: str, sinks: set[str]) -> bool:
-        return self.deliveries(call_id) == dict.fromkeys(sinks, "delivered")
+        return delivered(self.state, call_id, sinks)
 
 
 @pytest.fixture(scope="module")
@@ -185,14 +161,10 @@ def test_kill_9_between_the_platforms_success_and_the_commit_leaves_one_comment(
     world.usedesk.hold_after("POST", "/create/comment")
     world.okdesk.hold_after("POST", r"/api/v1/issues/\d+/comments")
     world.post("e2e-crash", "+79997654321")
-    for platform in (world.qolio, world.usedesk, world.okdesk):
-        assert platform.held.wait(180), f"no delivery reached {platform} (log: {world.daemon.log})"
-
-    world.daemon.kill()  # the platforms did the work; callscribe never heard
+    platforms = (world.qolio, world.usedesk, world.okdesk)
+    kill_while_held(world.daemon, platforms)
     looked_before = _listings(world, ticket)
-    for platform in (world.qolio, world.usedesk, world.okdesk):
-        platform.release()
-    world.daemon.start()
+    release_and_restart(world.daemon, platforms)
     wait_for(
         lambda: world.delivered("e2e-crash", {"qolio", "usedesk", "okdesk"}),
         180,

@@ -10,7 +10,7 @@ import pytest
 
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.sqlite import SqliteStore
-from tests.integration.test_store_sqlite import FakeClock
+from tests.integration.store_values import FakeClock
 
 
 @pytest.fixture

@@ -8,18 +8,21 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from callscribe.cli import main
 from callscribe.cli.calls import local_time
 from callscribe.config import RenderSettings
+from callscribe.connectors.http_status import check_response
 from callscribe.domain import CallState, DeliveryState
+from callscribe.errors import AudioError, SinkError
 from callscribe.logmask import mask_phone
 from callscribe.store.base import JobKind, JobState
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.render import render
+from tests.integration.store_values import event
 from tests.integration.test_retention import CLIENT, add_call, take, transcript
-from tests.integration.test_store_sqlite import event
 
 MASKED = mask_phone(CLIENT)
 
@@ -172,6 +175,34 @@ def test_calls_show_explains_a_missing_transcript(world: World) -> None:
     _, out, _ = world.run("calls", "show", str(world.ids["fetch_failed"]))
     assert out.endswith("Transcript: none (the call failed before it was transcribed)\n")
     assert "error        fetch: the PBX answered 403 Forbidden" in out
+
+
+def test_a_reason_reads_first_in_the_lists_and_whole_in_show(world: World) -> None:
+    # Reasons as the real errors word them: what went wrong, then the file or URL.
+    path = "/var/spool/asterisk/monitor/2026/11/20/in-4951234567-2026112010150-1732.4.wav"
+    not_audio = str(AudioError(path, "looks like an HTML page, not audio"))
+    request = httpx.Request("POST", "https://crm.example.com/api/v2/calls?api_token=SECRET")
+    with pytest.raises(SinkError) as refused:
+        check_response(httpx.Response(422, text='{"error": "unknown queue"}', request=request))
+    failed = add_call(world.store, world.recordings, 9, "fetched")
+    world.store.bury(take(world.store, JobKind.TRANSCRIBE, failed), not_audio)
+    dead = add_call(world.store, world.recordings, 10, "done", dead=("helpdesk",))
+    world.store.revive_delivery(dead, "helpdesk")
+    world.store.bury(take(world.store, JobKind.DELIVER, dead, "helpdesk"), str(refused.value))
+
+    _, out, _ = world.run("calls", "--show-numbers")
+    note = "  transcribe: recording looks like an HTML page, not audio — …"  # cut at 60
+    assert row_of(out, failed).endswith(note)
+    _, out, _ = world.run("calls", "show", str(failed), "--show-numbers")
+    assert f"error        transcribe: {not_audio}\n" in out
+    assert not_audio.endswith(" — …/monitor/2026/11/20/in-4951234567-2026112010150-1732.4.wav")
+
+    _, out, _ = world.run("deliveries", "--dead")
+    assert '  the API answered HTTP 422: {"error": "unknown queue"} — POST https://…\n' in out
+    _, out, _ = world.run("calls", "show", str(dead))
+    whole = 'the API answered HTTP 422: {"error": "unknown queue"} — POST https://crm.example.com'
+    assert f"{whole}/api/v2/calls\n" in out
+    assert "SECRET" not in out
 
 
 def test_unknown_ids_exit_1(world: World) -> None:

@@ -34,6 +34,13 @@ FILES = {
     "type.toml": '[sinks.x]\ntype = "zendesk"\n',
     "generic.toml": '[daemon]\nstate_dir = "state"\n[sources.pbx]\ntype = "generic"\n'
     'token = "0123456789abcdef0123"\n',
+    "empty.toml": "",
+    "nofolder.toml": '[sources.pbx]\ntype = "directory"\npath = "no-such-folder"\n'
+    '[sinks.a]\ntype = "jsonl"\npath = "a.jsonl"\n[[routes]]\nsinks = ["a"]\n',
+    "route.toml": '[sources.pbx]\ntype = "directory"\npath = "."\n'
+    '[sinks.a]\ntype = "jsonl"\npath = "a.jsonl"\n[[routes]]\nsinks = ["a", "crm"]\n',
+    "unresolvable.toml": '[sources.pbx]\ntype = "directory"\npath = "."\n'
+    '[sinks.a]\ntype = "webhook"\nurl = "https://crm.invalid/calls"\n[[routes]]\nsinks = ["a"]\n',
     "existing": "",
     "page.wav": "<html>404</html>",
 }
@@ -58,7 +65,16 @@ CASES = [
     Case(("run", "--config", "{tmp}/type.toml"), "zendesk"),
     Case(("config", "validate", "--config", "{tmp}/typo.toml"), "listne"),
     Case(("config", "validate", "--config", "{tmp}/broken.toml"), "broken.toml"),
+    Case(("config", "validate", "--config", "{tmp}/empty.toml"), "no [sources.NAME] table"),
+    Case(("config", "validate", "--config", "{tmp}/nofolder.toml"), "sources.pbx.path: the folder"),
+    Case(("config", "validate", "--config", "{tmp}/route.toml"), "no sink named 'crm'"),
+    Case(("config", "validate", "--config", "{tmp}/secret.toml"), "CALLSCRIBE_TEST_UNSET"),
+    Case(
+        ("config", "validate", "--online", "--config", "{tmp}/unresolvable.toml"),
+        "sinks.a.url: host 'crm.invalid' cannot be resolved",
+    ),
     Case(("config", "show", "--config", "{tmp}/missing.toml"), "missing.toml"),
+    Case(("config", "show", "--format", "yaml", "--config", "{tmp}/generic.toml"), "yaml"),
     Case(("config", "frobnicate"), "frobnicate"),
     Case(("model", "install", "no-such-model"), "no-such-model"),
     Case(("model", "verify", "no-such-model"), "no-such-model"),
@@ -94,6 +110,25 @@ CASES = [
     Case(("deliveries", "--config", "{tmp}/missing.toml"), "missing.toml"),
     Case(("deliveries", "retry", "7", "--config", "{tmp}/typo.toml"), "listne"),
     Case(("deliveries", "--limit", "0"), "0 is not a positive number"),
+    Case(("store",), "ACTION"),
+    Case(("store", "migrate", "--config", "{tmp}/generic.toml"), "--to"),
+    Case(("store", "migrate", "--to", "mysql://u@h/db"), "postgresql://"),
+    Case(("store", "migrate", "--to", "postgresql://u:pw@h/db"), "[store] password"),
+    Case(
+        (
+            "store",
+            "migrate",
+            "--to",
+            "postgresql://u@h/db",
+            "--password",
+            "env:CALLSCRIBE_TEST_UNSET",
+        ),
+        "CALLSCRIBE_TEST_UNSET",
+    ),
+    Case(
+        ("store", "migrate", "--to", "postgresql://u@h/db", "--config", "{tmp}/generic.toml"),
+        "no SQLite database",
+    ),
 ]
 
 

@@ -28,7 +28,7 @@ from callscribe.store.base import JobKind, JobState
 from callscribe.store.sqlite import SqliteStore
 from callscribe.transcription.audio import CallAudio
 from callscribe.transcription.engine import Engine
-from tests.integration.test_store_sqlite import event
+from tests.integration.store_values import event
 from tests.samples import sample_calls
 
 

@@ -26,9 +26,9 @@ from callscribe.daemon.retention import purge
 from callscribe.domain import CallEvent
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.sqlite import SqliteStore
+from tests.integration.store_values import FakeClock
 from tests.integration.test_http import serving
 from tests.integration.test_retention import add_call
-from tests.integration.test_store_sqlite import FakeClock
 
 KEY = b"integration-test-link-key-0123456789abcdef"
 PUBLIC = "https://calls.example.com"

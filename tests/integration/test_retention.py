@@ -20,7 +20,7 @@ from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Job, JobKind
 from callscribe.store.migrations import MIGRATIONS, statements
 from callscribe.store.sqlite import SqliteStore
-from tests.integration.test_store_sqlite import FakeClock, event
+from tests.integration.store_values import FakeClock, event
 
 DAY = 86400.0
 CLIENT = "+79001234567"  # the client number every test event carries

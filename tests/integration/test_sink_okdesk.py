@@ -150,7 +150,9 @@ async def test_without_the_listing_a_lost_answer_means_posting_again(
     sink = make_sink(okdesk)
     with pytest.raises(SinkError):
         await sink.deliver(call(), dialogue(), attempts.context())
-    with pytest.raises(SinkError, match=r"GET \S+/api/v1/issues/\d+/comments answered 404") as no:
+    with pytest.raises(
+        SinkError, match=r"^Okdesk answered HTTP 404: .* — GET \S+/api/v1/issues/\d+/comments;"
+    ) as no:
         await sink.deliver(call(), dialogue(), attempts.context())
     assert "set check_comments = false in [sinks.support]" in str(no.value)
     await sink.aclose()

@@ -135,7 +135,7 @@ async def test_a_refused_token_names_the_sink_and_the_setting(qolio: QolioStandI
         await sink.deliver(call(), dialogue(), Attempts().context())
     await sink.aclose()
     assert not refused.value.retryable
-    assert "qa: Qolio refused the credentials (HTTP 401" in str(refused.value)
+    assert str(refused.value).startswith("Qolio refused the credentials (HTTP 401")
     assert "check token in [sinks.qa]" in str(refused.value)
     assert TOKEN not in str(refused.value)
 

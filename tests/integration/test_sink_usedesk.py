@@ -102,7 +102,10 @@ async def test_a_ticket_named_in_the_call_fields_is_used(
 
 async def test_a_ticket_field_that_is_not_an_id_is_a_dead_letter(sink: UsedeskSink) -> None:
     the_call = call(raw={"fields": {"usedesk_ticket_id": "12a"}})
-    with pytest.raises(SinkError, match=r"raw\.fields\.usedesk_ticket_id: expected a positive"):
+    with pytest.raises(
+        SinkError,
+        match=r"^the call's raw\.fields\.usedesk_ticket_id is not an id: expected a positive",
+    ):
         await sink.deliver(the_call, dialogue(), Attempts().context())
 
 
@@ -219,6 +222,10 @@ async def test_a_ticket_whose_creation_went_unanswered_is_found_by_its_first_par
     assert len(usedesk.tickets) == 1
     assert attempts.progress["ticket_id"] == next(iter(usedesk.tickets))
     assert len(usedesk.requests("POST", "/create/ticket")) == 1
+    # Created, it is also the client's latest open ticket: not a reason to post part 1 again.
+    (ticket,) = usedesk.tickets
+    assert len(usedesk.comments(ticket)) == 1
+    assert usedesk.requests("POST", "/create/comment") == []
 
 
 async def test_a_refused_token_names_the_sink_and_api_token(usedesk: UsedeskStandIn) -> None:
@@ -227,7 +234,7 @@ async def test_a_refused_token_names_the_sink_and_api_token(usedesk: UsedeskStan
         await sink.deliver(call(), dialogue(), Attempts().context())
     await sink.aclose()
     assert not refused.value.retryable
-    assert "helpdesk: Usedesk refused the credentials (HTTP 401" in str(refused.value)
+    assert str(refused.value).startswith("Usedesk refused the credentials (HTTP 401")
     assert "check api_token in [sinks.helpdesk]" in str(refused.value)
 
 

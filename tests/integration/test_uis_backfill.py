@@ -172,7 +172,9 @@ def test_backfill_stores_each_call_once_and_skips_finished_days(
     out = capsys.readouterr()
     assert "days:  3 read, 0 finished by an earlier backfill (skipped), 0 failed" in out.out
     assert "calls: 7 found: 7 new, 0 already known, 0 failed; 4 with a recording" in out.out
-    assert "uis 2026-11-20: 5 calls (5 new, 0 already known), 3 with a recording" in out.err
+    assert out.err == (  # off a terminal: the progress line at the end (and every 30 s)
+        "backfill uis: 3 of 3 days, 7 calls (7 new, 0 already known), 4 with a recording\n"
+    )
     assert setup.stored() == [str(n) for n in range(3001, 3008)]
 
     assert setup.run("--since", "2026-11-19", "--until", "2026-11-22") == 0

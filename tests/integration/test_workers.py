@@ -13,7 +13,7 @@ from callscribe.daemon.workers import Doorbell, Worker
 from callscribe.store.async_store import AsyncStore
 from callscribe.store.base import Job, JobKind
 from callscribe.store.sqlite import SqliteStore
-from tests.integration.test_store_sqlite import event
+from tests.integration.store_values import event
 
 NEVER = 3600.0  # a gathering worker that waited this long would hang the test
 

@@ -63,6 +63,11 @@ class Answer(Exception):  # noqa: N818 - raised by routes to answer early
 
 
 class HelpdeskStandIn(_Server):
+    #: The sink type, and the setting its token goes in.
+    sink_type = ""
+    token_setting = "api_token"
+    token: str
+
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.lock = threading.RLock()
@@ -75,6 +80,18 @@ class HelpdeskStandIn(_Server):
         # A quicker shutdown than serve_forever's default half-second poll: many tests.
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def sink_url(self) -> str:
+        return self.url
+
+    def sink_config(self, name: str) -> str:
+        """The ``[sinks.NAME]`` table pointing callscribe at this stand-in (a test adds its
+        own settings below it)."""
+        return (
+            f'[sinks.{name}]\ntype = "{self.sink_type}"\nurl = "{self.sink_url}"\n'
+            f'{self.token_setting} = "{self.token}"'
         )
 
     def route(self, request: Received) -> tuple[int, Any]:

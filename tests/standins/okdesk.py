@@ -24,6 +24,8 @@ COMMENTS = re.compile(r"^/api/v1/issues/(\d+)/comments$")
 
 
 class OkdeskStandIn(HelpdeskStandIn):
+    sink_type = "okdesk"
+
     def __init__(self, token: str, employees: set[int]) -> None:
         self.token = token
         self.employees = set(employees)

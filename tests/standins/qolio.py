@@ -19,6 +19,9 @@ PART_KEYS = {"text", "start_time", "end_time", "role"}
 
 
 class QolioStandIn(HelpdeskStandIn):
+    sink_type = "qolio"
+    token_setting = "token"
+
     def __init__(self, token: str, operators: set[str], integration: str = "4f1c-int") -> None:
         self.token = token
         self.operators = set(operators)
@@ -29,6 +32,10 @@ class QolioStandIn(HelpdeskStandIn):
     @property
     def integration_url(self) -> str:
         return f"{self.url}/api/v1/integrations/{self.integration}"
+
+    @property
+    def sink_url(self) -> str:
+        return self.integration_url
 
     def route(self, request: Received) -> tuple[int, Any]:
         if request.path != f"/api/v1/integrations/{self.integration}/phone_calls":

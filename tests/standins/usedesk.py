@@ -27,6 +27,8 @@ STATUSES = set(range(1, 11))
 
 
 class UsedeskStandIn(HelpdeskStandIn):
+    sink_type = "usedesk"
+
     def __init__(self, token: str) -> None:
         self.token = token
         self.clients: dict[int, dict[str, Any]] = {}

@@ -81,7 +81,7 @@ def decode_error(data: bytes, name: str = "call.wav", limits: AudioLimits | None
     with pytest.raises(AudioError) as caught:
         decode_bytes(data, name, limits=limits or AudioLimits())
     assert caught.value.source == name
-    assert str(caught.value).startswith(f"{name}: ")
+    assert str(caught.value) == f"recording {caught.value.reason} — {name}"  # the reason first
     return caught.value.reason
 
 
@@ -222,7 +222,8 @@ def test_float_samples_beyond_full_scale_are_clipped() -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(AudioError, match=r"nowhere\.wav: does not exist"):
+    reason = r"^recording does not exist — /nonexistent/nowhere\.wav$"
+    with pytest.raises(AudioError, match=reason):
         decode_file(Path("/nonexistent/nowhere.wav"))
 
 
@@ -242,12 +243,13 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     path = write(tmp_path / "secret.wav", encode(tone(LEFT_HZ, 8000), 8000, "WAV"))
     path.chmod(0)
-    with pytest.raises(AudioError, match=r"secret\.wav: cannot be read: permission denied"):
+    reason = r"^recording cannot be read: permission denied .* — .*secret\.wav$"
+    with pytest.raises(AudioError, match=reason):
         decode_file(path)
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match=r"empty\.wav: is empty \(0 bytes\)"):
+    with pytest.raises(AudioError, match=r"^recording is empty \(0 bytes\) — .*empty\.wav$"):
         decode_file(write(tmp_path / "empty.wav", b""))
 
 
@@ -375,7 +377,8 @@ def test_too_long_is_refused_from_the_header() -> None:
 
 def test_too_big_is_refused_before_reading(tmp_path: Path) -> None:
     path = write(tmp_path / "big.wav", encode(two_tones(8000), 8000, "WAV"))
-    with pytest.raises(AudioError, match=r"big\.wav: is 93\.8 KiB, over the 1000 bytes limit"):
+    reason = r"^recording is 93\.8 KiB, over the 1000 bytes limit .* — .*big\.wav$"
+    with pytest.raises(AudioError, match=reason):
         decode_file(path, limits=AudioLimits(max_file_bytes=1000))
 
 

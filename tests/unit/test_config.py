@@ -137,3 +137,51 @@ calls = "missed"
 def test_the_configuration_reference_in_docs_is_up_to_date() -> None:
     documented = (REPO / "docs" / "configuration.md").read_text("utf-8")
     assert documented == markdown(), "run: callscribe config reference > docs/configuration.md"
+
+
+def test_store_and_node_settings(tmp_path: Path) -> None:
+    (tmp_path / "pg").write_text("canary-pg-password\n")
+    text = f"""
+[store]
+url = "postgresql://callscribe@db.example.com:5433/calls"
+password = "file:{tmp_path / "pg"}"
+
+[node]
+roles = ["transcribe", "deliver"]
+"""
+    settings = load_settings(write(tmp_path, text), environ={})
+    assert settings.store.url == "postgresql://callscribe@db.example.com:5433/calls"
+    assert settings.store.password is not None
+    assert settings.store.password.reveal() == "canary-pg-password"
+    assert "canary" not in repr(settings)
+    assert [role.value for role in settings.node.roles] == ["transcribe", "deliver"]
+    default = load_settings(write(tmp_path, ""), environ={})
+    assert default.store.url is None  # SQLite in state_dir
+    assert {role.value for role in default.node.roles} == {
+        "intake",
+        "sources",
+        "transcribe",
+        "deliver",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "says"),
+    [
+        ('[store]\nurl = "postgresql://u:canary@h/db"', "store.url", "password"),
+        ('[store]\nurl = "mysql://u@h/db"', "store.url", "postgresql://"),
+        ('[store]\nurl = "postgresql://u@h"', "store.url", "database"),
+        ('[node]\nroles = ["intake", "gpu"]', "node.roles", "transcribe"),
+        ("[node]\nroles = []", "node.roles", "at least 1"),
+    ],
+)
+def test_store_and_node_mistakes_name_the_key(
+    tmp_path: Path, text: str, key: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text), environ={})
+    message = str(raised.value)
+    assert key in message
+    assert says in message
+    assert "canary" not in message
+    assert "Value error" not in message

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from callscribe.cli.progress import Progress, clock
+from callscribe.cli.progress import DAYS, Progress, clock
 from callscribe.native_stderr import native_stderr_to_log
 
 
@@ -108,3 +108,22 @@ def test_native_stderr_becomes_log_records(
     assert not any(line.startswith("[src/libmpg123") for line in err.splitlines())  # not raw
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def test_days_with_a_note_and_skipped_days_out_of_the_total() -> None:
+    stream, time = io.StringIO(), FakeClock()
+    progress = Progress("backfill uis", 10, unit=DAYS, stream=stream, every=30.0, clock=time)
+    progress.skip(4)  # finished by an earlier backfill: not part of the time left
+    time.now += 20
+    progress.note("12 calls (12 new, 0 already known), 9 with a recording")
+    progress.advance(2, items=0)
+    time.now += 20
+    progress.advance(1, items=0)
+    time.now += 10
+    progress.advance(3, items=0)
+    progress.close()
+    assert stream.getvalue().splitlines() == [
+        "backfill uis: 3 of 6 days, 12 calls (12 new, 0 already known), 9 with a recording, "
+        "about 0:40 left",
+        "backfill uis: 6 of 6 days, 12 calls (12 new, 0 already known), 9 with a recording",
+    ]

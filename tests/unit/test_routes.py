@@ -141,6 +141,6 @@ def test_a_bad_condition_is_refused_at_load_with_its_path_and_reason(
     with pytest.raises(ConfigError) as refused:
         load_settings(path, environ={})
     message = str(refused.value)
-    assert "routes.0.where: " in message
+    assert "routes[0].where: " in message
     assert problem in message
     assert "Value error" not in message

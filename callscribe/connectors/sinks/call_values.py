@@ -7,6 +7,7 @@ none of them documents the format it stores, so the format is a setting, never a
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -68,6 +69,18 @@ def field_value(event: CallEvent, path: str) -> Any:
     return node
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def platform_id(text: str, limit: int) -> str:
+    """An id for a platform that stores ours: ``text`` itself when it is short and plain,
+    else a stable digest of it.  Folder calls are ``path@size:mtime``, which a platform
+    may refuse or cut (none documents its limits) and which would show the file's path."""
+    if len(text) <= limit and _PLAIN_ID.fullmatch(text):
+        return text
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:limit]
+
+
 def remote_id(value: Any) -> int | None:
     """A platform's numeric id carried in a call field (a ticket the PBX already knows),
     or None when the field is missing or empty.  ValueError for anything else."""
@@ -81,13 +94,13 @@ def remote_id(value: Any) -> int | None:
     return int(text)
 
 
-def named_id(sink: str, event: CallEvent, path: str) -> int | None:
+def named_id(event: CallEvent, path: str) -> int | None:
     """The platform id (a ticket, an issue) the call names in the field ``path``; a value
     that is not an id is a dead letter naming the field."""
     try:
         return remote_id(field_value(event, path))
     except ValueError as exc:
-        raise SinkError(f"{sink}: call field {path}: {exc}", retryable=False) from None
+        raise SinkError(f"the call's {path} is not an id: {exc}", retryable=False) from None
 
 
 def phone(number: str | None, fmt: PhoneFormat, country_code: str) -> str | None:

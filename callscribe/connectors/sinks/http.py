@@ -149,7 +149,7 @@ class HttpSink:
         try:
             request = prepare(self.config, subject, self._env)
         except SinkError as exc:
-            raise SinkError(f"{self.name}: {exc}", retryable=False) from None
+            raise SinkError(f"cannot fill in the request: {exc}", retryable=False) from None
         if self._pacer is not None:
             await self._pacer.wait()
         try:
@@ -157,8 +157,8 @@ class HttpSink:
                 request.method, request.url, headers=list(request.headers), content=request.content
             )
         except httpx.HTTPError as exc:
-            raise transport_error(self.name, request.url, exc) from exc
-        check_response(self.name, response)
+            raise transport_error(request.url, exc) from exc
+        check_response(response)
         return remote_id(response, self.config.remote_id)
 
     async def aclose(self) -> None:

@@ -13,15 +13,21 @@ from pydantic import Field
 
 from callscribe.config import RenderSettings
 from callscribe.config.base import ConfigModel, ConfigPath
+from callscribe.config.problems import Problem, writable_file
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.sinks.payload import call_document
 from callscribe.domain import Call, Transcript
-from callscribe.errors import SinkError
+from callscribe.errors import SinkError, located
 
 
 class JsonlSinkConfig(ConfigModel):
     type: Literal["jsonl"]
     path: ConfigPath = Field(description="File the lines are appended to (created if missing).")
+
+    def problems_on_this_host(self) -> list[Problem]:
+        """The file must be writable, or creatable (``callscribe config validate``)."""
+        why = writable_file(self.path)
+        return [] if why is None else [Problem("path", why)]
 
 
 class JsonlSink:
@@ -46,9 +52,8 @@ class JsonlSink:
             except OSError as exc:
                 # A full disk or a missing mount may come back; a path that is a folder
                 # will not, but retrying it costs nothing and the reason is stored.
-                raise SinkError(
-                    f"cannot write {self.path}: {exc.strerror or exc}", retryable=True
-                ) from exc
+                reason = located(f"cannot write the file ({exc.strerror or exc})", str(self.path))
+                raise SinkError(reason, retryable=True) from exc
         return None
 
     async def aclose(self) -> None:

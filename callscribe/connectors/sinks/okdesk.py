@@ -146,7 +146,7 @@ class OkdeskSink:
         await self._api.aclose()
 
     async def _named_issue(self, call: Call, progress: Progress) -> int | None:
-        issue = named_id(self.name, call.event, self.config.issue_field)
+        issue = named_id(call.event, self.config.issue_field)
         if issue is not None:
             await progress.record(issue_id=issue)
         return issue

@@ -25,7 +25,7 @@ from callscribe.config.base import ConfigModel
 from callscribe.connectors.http_status import check_response, transport_error
 from callscribe.connectors.sinks.call_values import PHONE_FORMATS_HELP, PhoneFormat, phone
 from callscribe.domain import CallEvent
-from callscribe.errors import SinkError
+from callscribe.errors import SinkError, located
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class PlatformAPI:
                 method, url, json=json, params={**self._query, **(query or {})} or None
             )
         except httpx.HTTPError as exc:
-            raise transport_error(self.sink, url, exc) from None
+            raise transport_error(url, exc, self.platform) from None
         self._check(response)
         if not response.content.strip():
             return None
@@ -122,14 +122,17 @@ class PlatformAPI:
             return response.json()
         except ValueError:
             raise self.unexpected(
-                f"{method} {path} answered {response.status_code} with something that is "
-                f"not JSON: {_start(response.text)}"
+                located(
+                    f"answered {response.status_code} with something that is not JSON: "
+                    f"{_start(response.text)}",
+                    f"{method} {path}",
+                )
             ) from None
 
     def unexpected(self, what: str) -> SinkError:
         """A 2xx answer callscribe cannot read.  Not retried: the platform may have done the
         work, and a blind repeat could do it twice; the reason says what came back."""
-        return SinkError(f"{self.sink}: {self.platform} {what}", retryable=False)
+        return SinkError(f"{self.platform} {what}", retryable=False)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -138,7 +141,7 @@ class PlatformAPI:
         status = response.status_code
         if status in (401, 403):
             raise SinkError(
-                f"{self.sink}: {self.platform} refused the credentials (HTTP {status}: "
+                f"{self.platform} refused the credentials (HTTP {status}: "
                 f"{_start(response.text)}); check {self._credential_setting} in "
                 f"[sinks.{self.sink}]",
                 retryable=False,
@@ -146,8 +149,8 @@ class PlatformAPI:
         if not 200 <= status < 300 and self._refusal is not None:
             reason = self._refusal(response)
             if reason is not None:
-                raise SinkError(f"{self.sink}: {reason}", retryable=False)
-        check_response(self.sink, response)
+                raise SinkError(reason, retryable=False)
+        check_response(response, self.platform)
 
 
 def warn_if_plain_http(sink: str, url: str) -> None:

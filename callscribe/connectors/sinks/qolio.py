@@ -19,7 +19,12 @@ from pydantic import AnyHttpUrl, Field, field_validator
 from callscribe.config import RenderSettings
 from callscribe.config.base import SecretValue
 from callscribe.connectors.base import DeliveryContext
-from callscribe.connectors.sinks.call_values import FIELD_PATH_HELP, FieldPath, field_value
+from callscribe.connectors.sinks.call_values import (
+    FIELD_PATH_HELP,
+    FieldPath,
+    field_value,
+    platform_id,
+)
 from callscribe.connectors.sinks.comment import talk_seconds
 from callscribe.connectors.sinks.exactly_once import Progress, text_id
 from callscribe.connectors.sinks.platform import PlatformAPI, PlatformSettings
@@ -27,6 +32,8 @@ from callscribe.domain import Call, Direction, Speaker, Transcript
 from callscribe.errors import SinkError
 
 #: Qolio's answer when ``operator_id`` is bound to no active employee.
+# Long enough for "<source>-<Asterisk uniqueid>"; anything longer or odder goes as a digest.
+MAX_UID_CHARS = 64
 NO_ACTIVE_OPERATOR = "Необходимо, чтобы был определен активный оператор"
 DEFAULT_DIRECTIONS = {
     Direction.INBOUND: "incoming",
@@ -119,12 +126,12 @@ class QolioSink:
         )
         if operator is None:
             raise SinkError(
-                f"{self.name}: the call names no operator and default_operator is not set; "
+                "the call names no operator and default_operator is not set; "
                 f"Qolio needs one (set [sinks.{self.name}] default_operator)",
                 retryable=False,
             )
         body: dict[str, Any] = {
-            "uid": f"{event.source}-{event.external_id}",
+            "uid": platform_id(f"{event.source}-{event.external_id}", MAX_UID_CHARS),
             "operator_id": operator,
             "direction": config.directions[event.direction],
             "duration": round(

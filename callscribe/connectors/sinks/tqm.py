@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from callscribe.config import RenderSettings
 from callscribe.connectors.base import DeliveryContext
 from callscribe.connectors.http_status import check_response, sink_client, transport_error
 from callscribe.connectors.pacing import Pacer
+from callscribe.connectors.sinks.call_values import platform_id
 from callscribe.connectors.sinks.tqm_audio import MAX_SECONDS, mp3_available, tqm_audio
 from callscribe.connectors.sinks.tqm_config import TqmSinkConfig
 from callscribe.domain import Call, Direction, Speaker, Transcript
@@ -43,9 +43,7 @@ OPERATOR_LEFT = "left"
 
 def tqm_id(external_id: str) -> str:
     """The PBX's id when it fits TQM's 32 characters, else a stable digest of it."""
-    if len(external_id) <= MAX_ID_CHARS:
-        return external_id
-    return hashlib.sha256(external_id.encode("utf-8")).hexdigest()[:MAX_ID_CHARS]
+    return platform_id(external_id, MAX_ID_CHARS)
 
 
 def tqm_value(
@@ -118,13 +116,13 @@ class TqmSink:
     ) -> str | None:
         if transcript is None:
             raise SinkError(
-                f"{self.name}: TQM imports recorded calls; this one has no recording "
+                "TQM imports recorded calls; this one has no recording "
                 "(route missed calls to another sink: calls = 'recorded')",
                 retryable=False,
             )
         if transcript.duration > MAX_SECONDS:
             raise SinkError(
-                f"{self.name}: the call lasts {transcript.duration / 60:.0f} min; TQM imports "
+                f"the call lasts {transcript.duration / 60:.0f} min; TQM imports "
                 f"calls of up to {MAX_SECONDS / 60:.0f} min",
                 retryable=False,
             )
@@ -143,8 +141,8 @@ class TqmSink:
         try:
             response = await self._client.send(request)
         except httpx.HTTPError as exc:
-            raise transport_error(self.name, str(request.url), exc) from exc
-        _imported(self.name, response)
+            raise transport_error(str(request.url), exc, "TQM") from exc
+        _imported(response)
         return tqm_id(call.event.external_id)
 
     def _link(self, subject: Subject, context: DeliveryContext) -> str | None:
@@ -157,7 +155,7 @@ class TqmSink:
     async def _with_file(self, subject: Subject, context: DeliveryContext) -> httpx.Request:
         if context.recording is None:
             raise SinkError(
-                f"{self.name}: the recording is no longer kept and there is no link to it "
+                "the recording is no longer kept and there is no link to it "
                 "to give TQM instead (set file_link)",
                 retryable=False,
             )
@@ -181,17 +179,17 @@ def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-def _imported(sink: str, response: httpx.Response) -> None:
+def _imported(response: httpx.Response) -> None:
     """Return on 200; otherwise raise a retryable SinkError quoting x-correlation-id."""
     if response.status_code == 200:
         return
     try:
-        check_response(sink, response)
-        reason = f"{sink}: answered {response.status_code}"
+        check_response(response, "TQM")
+        reason = f"TQM answered HTTP {response.status_code}"
         retry_after = None
     except SinkError as exc:
         reason, retry_after = str(exc), exc.retry_after
     correlation = response.headers.get("x-correlation-id")
     if correlation:
         reason += f" (x-correlation-id {correlation[:100]}: quote it to T-Bank's support)"
-    raise SinkError(f"{reason}; not imported", retryable=True, retry_after=retry_after)
+    raise SinkError(f"not imported: {reason}", retryable=True, retry_after=retry_after)

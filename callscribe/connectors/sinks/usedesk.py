@@ -134,6 +134,10 @@ class UsedeskSink:
         )
         progress = Progress(context)
         ticket = progress.get("ticket_id")
+        if ticket is None and progress.get("posting") == "ticket":
+            # Before anything else: once created, that ticket is also the client's latest
+            # open one, and commenting on it as such would post part 1 a second time.
+            ticket = await self._ticket_with_part_1(call, context.key, progress)
         if ticket is None:
             ticket = await self._existing_ticket(call, progress)
         if ticket is None:
@@ -154,7 +158,7 @@ class UsedeskSink:
     async def _existing_ticket(self, call: Call, progress: Progress) -> int | None:
         """The ticket the call names, else the client's latest open one; saved.  The
         client found by phone is saved too, for a new ticket."""
-        named = named_id(self.name, call.event, self.config.ticket_field)
+        named = named_id(call.event, self.config.ticket_field)
         if named is not None:
             await progress.record(ticket_id=named)
             return named
@@ -179,19 +183,15 @@ class UsedeskSink:
         progress: Progress,
     ) -> int:
         """A ticket whose first message is the first part of the comment (so that part is
-        posted); after a lost answer, the client's tickets are searched for it first."""
-        if progress.get("posting") == "ticket":
-            found = await self._ticket_with_part_1(call, key, progress)
-            if found is not None:
-                return found
-            if self.config.client_phone(call.event) is None:
-                log.warning(
-                    "sink %s: call %d: the last attempt to create its ticket did not finish "
-                    "and a call without a number cannot be looked for; if Usedesk created it "
-                    "anyway, the call now has two tickets",
-                    self.name,
-                    call.id,
-                )
+        posted)."""
+        if progress.get("posting") == "ticket" and self.config.client_phone(call.event) is None:
+            log.warning(
+                "sink %s: call %d: the last attempt to create its ticket did not finish "
+                "and a call without a number cannot be looked for; if Usedesk created it "
+                "anyway, the call now has two tickets",
+                self.name,
+                call.id,
+            )
         event = call.event
         number = self.config.client_phone(event)
         template = self.config.subject if transcript is not None else self.config.missed_subject
@@ -263,7 +263,7 @@ class UsedeskSink:
         if isinstance(answer, Mapping) and answer.get("error"):
             # Usedesk may answer 200 with {"error": ...}: a refusal all the same.
             raise SinkError(
-                f"{self.name}: Usedesk refused {what}: {str(answer['error'])[:300]}",
+                f"Usedesk refused {what}: {str(answer['error'])[:300]}",
                 retryable=False,
             )
         if answer is None:

@@ -44,8 +44,8 @@ class WebhookSink:
                 self._url, json=document, headers={"idempotency-key": key}
             )
         except httpx.HTTPError as exc:
-            raise transport_error(self.name, self._url, exc) from exc
-        check_response(self.name, response)
+            raise transport_error(self._url, exc) from exc
+        check_response(response)
         return _remote_id(response)
 
     async def aclose(self) -> None:

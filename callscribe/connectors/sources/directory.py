@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from callscribe.config.base import ConfigPath
+from callscribe.config.problems import Problem, readable_folder
 from callscribe.connectors.base import Emit
 from callscribe.connectors.settings import SourceSettings
 from callscribe.connectors.sources.freepbx_names import read_name
@@ -70,6 +71,11 @@ class DirectorySourceConfig(SourceSettings):
         description="Time zone of the times in recording names, e.g. 'Europe/Moscow'; "
         "default: this machine's.",
     )
+
+    def problems_on_this_host(self) -> list[Problem]:
+        """The folder must be there and readable (``callscribe config validate``)."""
+        why = readable_folder(self.path)
+        return [] if why is None else [Problem("path", why)]
 
     @field_validator("timezone")
     @classmethod

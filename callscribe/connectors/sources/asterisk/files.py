@@ -30,7 +30,7 @@ from callscribe.connectors.sources.asterisk.plan import RecordingPlan, slin_rate
 from callscribe.connectors.spool import CHUNK, FetchedFile, Spool, open_checked
 from callscribe.connectors.ssrf import redact_url
 from callscribe.domain import Speaker
-from callscribe.errors import AudioError, FetchError
+from callscribe.errors import AudioError, FetchError, located
 from callscribe.transcription.audio_header import HEAD_BYTES, WAV_UNKNOWN_LENGTH, sniff
 
 _FRAMES = 32 * 1024  # samples per block when two legs are interleaved
@@ -70,9 +70,9 @@ class SpoolReader:
             try:
                 info = path.stat()
             except FileNotFoundError:
-                raise NotComplete(f"{_shown(path)}: no such file (yet)") from None
+                raise NotComplete(located("no such file (yet)", _shown(path))) from None
             except OSError as exc:
-                raise FetchError(f"{_shown(path)}: {exc.strerror}", retryable=True) from None
+                raise FetchError(located(str(exc.strerror), _shown(path)), retryable=True) from None
             found.append((info.st_size, info.st_mtime_ns))
         return tuple(found)
 
@@ -136,7 +136,7 @@ class _Opened:
     def samples(self, size: int) -> Callable[[], bytes]:
         """A reader of the sample bytes, ``size`` at a time (b"" at the end)."""
         if self.pcm is None:
-            raise FetchError(f"{self.shown}: not 16-bit PCM", retryable=False)
+            raise FetchError(located("not 16-bit PCM", self.shown), retryable=False)
         return self.blocks(size, self.pcm[2], self.pcm[2] + self.pcm[3])
 
     def blocks(self, size: int, offset: int, end: int) -> Callable[[], bytes]:
@@ -178,7 +178,10 @@ def _pair(read: _Opened, write: _Opened, plan: RecordingPlan) -> tuple[_Opened, 
             return None
     if read.empty and write.empty:
         raise FetchError(
-            f"{read.shown} and {write.shown} hold no audio (header only): nothing was recorded",
+            located(
+                "the leg files hold no audio (header only): nothing was recorded",
+                f"{read.shown} + {write.shown}",
+            ),
             retryable=False,
         )
     if read.pcm and write.pcm and read.pcm[0] != write.pcm[0]:
@@ -204,13 +207,17 @@ def _combine(operator: _Opened, client: _Opened, dest_dir: Path, max_bytes: int)
 def _single(file: _Opened, interleaved: bool, dest_dir: Path, max_bytes: int) -> FetchedFile:
     if file.empty:
         raise FetchError(
-            f"{file.shown} holds no audio (header only): nothing was recorded", retryable=False
+            located("the file holds no audio (header only): nothing was recorded", file.shown),
+            retryable=False,
         )
     rate = slin_rate(file.real.name)
     if interleaved and rate is None:
         raise FetchError(
-            f"{file.shown}: MixMonitor's D option needs a headerless file name (.raw, .sln, "
-            ".sln16): Asterisk writes its interleaved stereo with a mono header otherwise",
+            located(
+                "MixMonitor's D option needs a headerless file name (.raw, .sln, .sln16): "
+                "Asterisk writes its interleaved stereo with a mono header otherwise",
+                file.shown,
+            ),
             retryable=False,
         )
     link = None if rate else (file.fd, file.real)  # a file kept as it is may be hardlinked

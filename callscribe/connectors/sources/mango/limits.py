@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callscribe.errors import FetchError
+from callscribe.errors import FetchError, located
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +162,15 @@ class ApiGate:
             reason = f"no requests to Mango's API for another {left:.0f} s after: {self._why}"
             raise FetchError(reason, retryable=True, retry_after=left)
 
-    def failure(self, refusal: Refusal, what: str) -> FetchError:
-        """Note a refusal (see :meth:`refused`) and return the error saying what failed."""
+    def failure(self, refusal: Refusal, what: str, where: str | None = None) -> FetchError:
+        """Note a refusal (see :meth:`refused`) and return the error saying what failed
+        and why, then ``where`` (which recording)."""
         hold = self.refused(refusal)
+        reason = f"{what}: {refusal.reason}"
         return FetchError(
-            f"{what}: {refusal.reason}", retryable=refusal.retryable, retry_after=hold
+            located(reason, where) if where else reason,
+            retryable=refusal.retryable,
+            retry_after=hold,
         )
 
     def refused(self, refusal: Refusal) -> float | None:

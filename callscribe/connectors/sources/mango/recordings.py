@@ -118,7 +118,8 @@ class RecordingDownloader:
         raise self._refused(refusal(None, answer), recording_id)
 
     def _refused(self, refused: Refusal, recording_id: str) -> FetchError:
-        return self._gate.failure(refused, f"Mango did not give recording {recording_id[:128]}")
+        where = f"recording {recording_id[:128]}"
+        return self._gate.failure(refused, "Mango did not give the recording", where)
 
 
 def _json_answer(fetched: FetchedFile) -> dict[str, Any] | None:
