@@ -208,9 +208,12 @@ class Load:
 
         await asyncio.gather(*(worker() for _ in range(connections)))
 
-    async def fixed_rate(self, phase: Phase, rate: float, seconds: float, pool: int) -> None:
-        """Open loop: request i leaves at start + i/rate on a free connection (more are
-        opened if all are busy, as a sender with many calls would)."""
+    async def fixed_rate(
+        self, phase: Phase, rate: float, seconds: float, pool: int, most: int = 256
+    ) -> None:
+        """Open loop: request i is due at start + i/rate and goes on a free connection
+        (more are opened while all are busy, up to ``most``, as a sender with many calls
+        would; then it waits for one).  Its latency counts from when it was due."""
         idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
         opened = []
         for _ in range(pool):
@@ -221,18 +224,21 @@ class Load:
         total = int(rate * seconds)
         tasks = []
 
+        async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            if idle.empty() and len(opened) < most:
+                opened.append(await asyncio.open_connection("127.0.0.1", self.port))
+                return opened[-1]
+            return await idle.get()
+
         async def one(due: float) -> None:
             call_id, data = self.next()
-            try:
-                pair = idle.get_nowait()
-            except asyncio.QueueEmpty:
-                pair = await asyncio.open_connection("127.0.0.1", self.port)
-                opened.append(pair)
+            pair = await connection()
             phase.sent += 1
             try:
                 status = await exchange(*pair, data)
             except (OSError, asyncio.IncompleteReadError):
                 phase.errors += 1
+                opened.remove(pair)  # broken: the next request opens another
                 return
             phase.latencies.append(time.perf_counter() - due)
             idle.put_nowait(pair)
@@ -276,6 +282,7 @@ class Feeder(threading.Thread):
         self.database = database
         self.depth = depth
         self.posted = 0
+        self.failed = 0
         self.halt = threading.Event()
 
     def waiting(self) -> int:
@@ -291,11 +298,15 @@ class Feeder(threading.Thread):
             while not self.halt.is_set():
                 for _ in range(max(0, self.depth - self.waiting())):
                     self.posted += 1
-                    client.post(
-                        self.url,
-                        json={"id": f"feed-{self.posted}", "recording_url": self.recording},
-                        headers={"authorization": f"Bearer {TOKEN}"},
-                    )
+                    try:
+                        client.post(
+                            self.url,
+                            json={"id": f"feed-{self.posted}", "recording_url": self.recording},
+                            headers={"authorization": f"Bearer {TOKEN}"},
+                        )
+                    except httpx.HTTPError as exc:  # counted; the queue is refilled next round
+                        self.failed += 1
+                        print(f"feeder: {exc!r}", file=sys.stderr, flush=True)
                 self.halt.wait(1.0)
 
 
@@ -392,6 +403,7 @@ def main() -> None:
             if args.soak:
                 results["soak"] = soak(daemon, Load(port, "soak"), args.soak, args.soak_rate)
             results["recorded calls fed"] = feeder.posted
+            results["feeder posts failed"] = feeder.failed
         finally:
             feeder.halt.set()
             daemon.stop()
