@@ -15,6 +15,7 @@ not one gap reaches WatchdogSec.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -23,6 +24,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -83,6 +85,17 @@ class ServiceManager(threading.Thread):
         return None
 
 
+@contextlib.contextmanager
+def reaped(daemon: Daemon) -> Iterator[None]:
+    """A test that fails half-way leaves no daemon (and its decoders) running."""
+    try:
+        yield
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.kill()
+            daemon.process.wait(30)
+
+
 def gaps(times: list[float]) -> list[float]:
     return [later - earlier for earlier, later in itertools.pairwise(times)]
 
@@ -103,51 +116,53 @@ def test_a_blocked_event_loop_is_aborted_and_restarted_and_its_call_finished(
         daemon.env |= manager.environment()
         daemon.env |= {"CALLSCRIBE_FAULT": "transcribe:1:block@60",
                        "CALLSCRIBE_FAULT_LOG": str(tmp_path / "faults.log")}  # fmt: skip
-        started = time.monotonic()
-        daemon.start()
-        wait_for(lambda: len(manager.times("WATCHDOG", started)) >= 3, 60, "three pings")
-        post(daemon, files, "before-the-block")
-        aborted = manager.watch(daemon, started, limit=120)
-        assert aborted is not None, "the pings never stopped"
-        assert daemon.process is not None
-        assert daemon.process.wait(30) == -signal.SIGABRT
-        assert "reached transcribe 1" in (tmp_path / "faults.log").read_text()
-        pings = manager.times("WATCHDOG", started)
-        assert pings, "no WATCHDOG=1 before the block"
-        assert max(gaps(pings), default=0.0) < WATCHDOG_SEC  # every WatchdogSec/2 until then
-        assert aborted - pings[-1] > WATCHDOG_SEC
+        with reaped(daemon):
+            started = time.monotonic()
+            daemon.start()
+            wait_for(lambda: len(manager.times("WATCHDOG", started)) >= 3, 60, "three pings")
+            post(daemon, files, "before-the-block")
+            aborted = manager.watch(daemon, started, limit=120)
+            assert aborted is not None, "the pings never stopped"
+            assert daemon.process is not None
+            assert daemon.process.wait(30) == -signal.SIGABRT
+            assert "reached transcribe 1" in (tmp_path / "faults.log").read_text()
+            pings = manager.times("WATCHDOG", started)
+            assert pings, "no WATCHDOG=1 before the block"
+            assert max(gaps(pings), default=0.0) < WATCHDOG_SEC  # every WatchdogSec/2 until then
+            assert aborted - pings[-1] > WATCHDOG_SEC
 
-        # Restart=on-failure, after RestartSec=1 (5 s in the shipped unit).
-        time.sleep(1)
-        for key in ("CALLSCRIBE_FAULT", "CALLSCRIBE_FAULT_LOG"):
-            daemon.env.pop(key)
-        restarted = time.monotonic()
-        daemon.start()
-        ready = manager.times("READY", restarted)
-        assert ready, "no READY=1 after the restart"
-        print(f"\nwatchdog: pings every {max(gaps(pings)):.1f} s at most before the block; "
-              f"SIGABRT {aborted - pings[-1]:.1f} s after the last one; "
-              f"ready again {ready[0] - aborted:.1f} s after the abort")  # fmt: skip
-        wait_for(lambda: sink.tickets_for("before-the-block") == 1, 300, "the call, recovered")
+            # Restart=on-failure, after RestartSec=1 (5 s in the shipped unit).
+            time.sleep(1)
+            for key in ("CALLSCRIBE_FAULT", "CALLSCRIBE_FAULT_LOG"):
+                daemon.env.pop(key)
+            restarted = time.monotonic()
+            daemon.start()
+            # The listener answers a moment before the manager's thread reads READY=1.
+            wait_for(lambda: bool(manager.times("READY", restarted)), 30, "READY=1 after restart")
+            ready = manager.times("READY", restarted)
+            print(f"\nwatchdog: pings every {max(gaps(pings)):.1f} s at most before the block; "
+                  f"SIGABRT {aborted - pings[-1]:.1f} s after the last one; "
+                  f"ready again {ready[0] - aborted:.1f} s after the abort")  # fmt: skip
+            wait_for(lambda: sink.tickets_for("before-the-block") == 1, 300, "the call, recovered")
 
-        # The control run: heavy transcription (six whole sample calls at once, both
-        # cores busy), and the loop still answers every ping.
-        control = time.monotonic()
-        for n in range(CONTROL_CALLS):
-            post(daemon, files, f"control-{n}", "long.wav")
-        wait_for(
-            lambda: all(sink.tickets_for(f"control-{n}") == 1 for n in range(CONTROL_CALLS)),
-            600,
-            "the control run's calls",
-        )
-        busy = time.monotonic() - control
-        assert manager.watch(daemon, control, limit=0.5) is None
-        control_gaps = gaps(manager.times("WATCHDOG", control - WATCHDOG_SEC))
-        print(f"control run: {busy:.0f} s transcribing, {len(control_gaps)} pings, the longest "
-              f"gap {max(control_gaps):.2f} s (WatchdogSec={WATCHDOG_SEC:.0f})")  # fmt: skip
-        assert len(control_gaps) >= busy / WATCHDOG_SEC
-        assert max(control_gaps) < WATCHDOG_SEC
-        assert daemon.stop() == 0
+            # The control run: heavy transcription (six whole sample calls at once, both
+            # cores busy), and the loop still answers every ping.
+            control = time.monotonic()
+            for n in range(CONTROL_CALLS):
+                post(daemon, files, f"control-{n}", "long.wav")
+            wait_for(
+                lambda: all(sink.tickets_for(f"control-{n}") == 1 for n in range(CONTROL_CALLS)),
+                600,
+                "the control run's calls",
+            )
+            busy = time.monotonic() - control
+            assert manager.watch(daemon, control, limit=0.5) is None
+            control_gaps = gaps(manager.times("WATCHDOG", control - WATCHDOG_SEC))
+            print(f"control run: {busy:.0f} s transcribing, {len(control_gaps)} pings, the longest "
+                  f"gap {max(control_gaps):.2f} s (WatchdogSec={WATCHDOG_SEC:.0f})")  # fmt: skip
+            assert len(control_gaps) >= busy / WATCHDOG_SEC
+            assert max(control_gaps) < WATCHDOG_SEC
+            assert daemon.stop() == 0
     manager.close()
     with sqlite3.connect(state / "callscribe.db") as db:
         assert db.execute("SELECT count(*) FROM calls WHERE state != 'done'").fetchone() == (0,)
