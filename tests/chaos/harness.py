@@ -44,6 +44,7 @@ from tests.samples import SAMPLES
 from tests.standins import uis
 from tests.standins.mango import MangoStandIn, record_added, signed_form, summary
 from tests.standins.mindbox import MindboxServer
+from tests.standins.mindbox import sink_config as mindbox_sink
 from tests.standins.okdesk import OkdeskStandIn
 from tests.standins.qolio import QolioStandIn
 from tests.standins.tqm import PATH as TQM_PATH
@@ -183,18 +184,7 @@ type = "tqm"
 url = "{self.tqm.url}{TQM_PATH}"
 access_key = "chaos-tqm"
 
-[sinks.mindbox]
-type = "http"
-url = "{self.mindbox.url}/v3/operations/async"
-query.endpointId = "Example.Website"
-query.operation = "CallTouchStatic"
-secrets.key = "chaos-mindbox"
-headers.Content-Type = "application/json; charset=utf-8"
-headers.Accept = "application/json"
-headers.Authorization = 'Mindbox secretKey="{{secrets.key}}"'
-body.customer.mobilePhone = "{{call.client_number|phone_e164}}"
-body.customerAction.customFields.callId = "{{call.external_id}}"
-
+{mindbox_sink("mindbox", self.mindbox.url, "chaos-mindbox")}
 [sinks.archive]
 type = "jsonl"
 path = "{state / "archive.jsonl"}"

@@ -42,6 +42,7 @@ from tests.standins import uis
 from tests.standins.asterisk import AmiServer
 from tests.standins.mango import MangoStandIn, record_added, signed_form, summary
 from tests.standins.mindbox import MindboxServer
+from tests.standins.mindbox import sink_config as mindbox_sink
 from tests.standins.okdesk import OkdeskStandIn
 from tests.standins.qolio import QolioStandIn
 from tests.standins.tqm import PATH as TQM_PATH
@@ -233,18 +234,7 @@ type = "tqm"
 url = "{wires["tqm"].url}{TQM_PATH}"
 access_key = "{s["tqm"]}"
 
-[sinks.mindbox]
-type = "http"
-url = "{wires["mindbox"].url}/v3/operations/async"
-query.endpointId = "Example.Website"
-query.operation = "CallTouchStatic"
-secrets.key = "{s["http"]}"
-headers.Content-Type = "application/json; charset=utf-8"
-headers.Accept = "application/json"
-headers.Authorization = 'Mindbox secretKey="{{secrets.key}}"'
-body.customer.mobilePhone = "{{call.client_number|phone_e164}}"
-body.customerAction.customFields.callId = "{{call.external_id}}"
-
+{mindbox_sink("mindbox", wires["mindbox"].url, s["http"])}
 [sinks.hook]
 type = "webhook"
 url = "{wires["hook"].url}/calls"
