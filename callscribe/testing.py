@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,25 +131,47 @@ def write_config(path: Path, text: str) -> Path:
 
 
 class Daemon:
-    """``callscribe run`` in a child process; its output goes to ``log``."""
+    """``callscribe run`` in a child process; its output goes to ``log``.
 
-    def __init__(self, config: Path, port: int, model_dir: Path, log: Path) -> None:
+    ``prefix`` runs it under another program (``strace -f ...``); signals still go to the
+    daemon itself (:meth:`pid`).  ``options`` go before ``run`` (``-vv`` for debug logs).
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        port: int,
+        model_dir: Path,
+        log: Path,
+        *,
+        prefix: Sequence[str] = (),
+        options: Sequence[str] = (),
+    ) -> None:
         self.config = config
         self.port = port
         self.log = log
+        self.prefix = list(prefix)
+        self.options = list(options)
         self.env = {**os.environ, "CALLSCRIBE_MODEL_DIR": str(model_dir)}
         self.env.pop("NOTIFY_SOCKET", None)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> None:
+        command = [sys.executable, "-m", "callscribe", *self.options, "run"]
+        command += ["--config", str(self.config)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "callscribe", "run", "--config", str(self.config)],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                [*self.prefix, *command], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         wait_for(self._ready, timeout, f"daemon ready (log: {self.log})")
+
+    def pid(self) -> int:
+        """The daemon's process id (with a prefix, the prefix program's child)."""
+        process = self._running()
+        if not self.prefix:
+            return process.pid
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        return int(children[0])
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self.process is None:
@@ -171,12 +193,12 @@ class Daemon:
 
     def kill(self) -> None:
         process = self._running()
-        process.send_signal(signal.SIGKILL)
+        os.kill(self.pid(), signal.SIGKILL)
         process.wait(30)
 
     def stop(self, timeout: float = 90.0) -> int:
         process = self._running()
-        process.send_signal(signal.SIGTERM)
+        os.kill(self.pid(), signal.SIGTERM)
         return process.wait(timeout)
 
 

@@ -207,11 +207,11 @@ def _same(value: Any, operand: Any) -> bool:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        return float(value)
     try:
+        if isinstance(value, int | float):
+            return float(value)
         return float(str(value).strip().replace(",", "."))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
         return None
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import httpx
 
+from callscribe import faults
 from callscribe.connectors.http_status import retry_after
 from callscribe.connectors.spool import CHUNK, FetchedFile, Spool, copy_local
 from callscribe.connectors.ssrf import (
@@ -305,4 +306,5 @@ async def _save(
     with Spool(dest_dir, policy.max_bytes, where, None) as spool:
         async for chunk in response.aiter_raw(CHUNK):
             spool.add(chunk)
+            faults.reach("fetch.body")
         return spool.keep(name, media if _MEDIA_TYPE.fullmatch(media) else None)

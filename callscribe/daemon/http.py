@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from callscribe import faults
 from callscribe.connectors.base import WebhookRequest, WebhookSource
 from callscribe.daemon.metrics import Metrics
 from callscribe.daemon.recording_server import RecordingEndpoint
@@ -96,6 +97,7 @@ class _Webhooks:
         try:
             events = await self.parse(source, await self.receive(request, client))
             accepted, duplicates = await self.store(events)
+            faults.reach("webhook.stored")
         except _RefusedError as no:
             return self.answer(
                 name, no.status, client, reason=no.reason, accepted=no.accepted, close=no.close

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from callscribe import faults
 from callscribe.config.routes import sinks_for
 from callscribe.config.settings import Settings
 from callscribe.connectors.base import (
@@ -119,6 +120,7 @@ class Pipeline:
 
     async def _recognise(self, group: Sequence[Decoded]) -> None:
         started = time.perf_counter()
+        faults.reach("transcribe")
         try:
             if self.engine is None:
                 raise RecognitionError("this node has no model (no transcribe role)")
@@ -212,6 +214,7 @@ class Pipeline:
                         ", ".join(kinds),
                     )
                 remote_id = await sink.deliver(call, transcript, context)
+                faults.reach("deliver.done")
             except CallscribeError as exc:
                 self.metrics.delivered(sink.name, "retry" if exc.retryable else "failed")
                 await settle_failure(self.store, job, exc, self.settings.retry.policy("delivery"))

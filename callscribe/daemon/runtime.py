@@ -13,6 +13,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from callscribe import faults
 from callscribe.config.routes import sinks_at_ingest
 from callscribe.config.settings import Settings
 from callscribe.config.store import Role
@@ -200,6 +201,7 @@ class Runtime:
         if not isinstance(source, JoiningSource):
             raise CallscribeError(f"source {part.source} sent a call part but joins none")
         waiting = await self.store.add_call_part(part)
+        faults.reach("part.stored")
         if waiting is None:
             log.warning(
                 "source %s: the %s notification of call %s came after the call was stored; "
@@ -256,6 +258,7 @@ class Runtime:
     async def housekeeping(self) -> None:
         """Requeue stalled jobs, refresh the figures shown in metrics and STATUS=, and
         apply the retention policy (at most once a minute)."""
+        faults.reach("housekeeping")
         try:
             swept = await self.store.sweep()
             counts = await self.store.job_counts()

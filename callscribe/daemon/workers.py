@@ -100,6 +100,15 @@ class Worker:
                 # The outcome was not committed: the leases run out and the sweeper
                 # gives the jobs to a worker again (a stall), once the database is back.
                 outage = await self._wait_out(exc, outage)
+            except Exception:
+                # A bug (a connector raising what is no CallscribeError) costs these jobs,
+                # not the worker: their leases run out, the sweeper counts a stall, and
+                # max_stalls buries a job that keeps doing it.
+                log.exception(
+                    "%s: %d job(s) failed unexpectedly; they are retried once their lease runs out",
+                    self.name,
+                    len(jobs),
+                )
             finally:
                 self.busy = False
 

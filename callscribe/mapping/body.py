@@ -165,10 +165,22 @@ def to_xml(pairs: Sequence[tuple[str, Any]], root: str) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>' + text).encode("utf-8")
 
 
+# What XML 1.0 cannot hold even escaped (control characters, lone surrogates, U+FFFE/F):
+# a call's text keeps its place with U+FFFD instead of making the document ill-formed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _fill(parent: ElementTree.Element, value: Any) -> None:
     if isinstance(value, dict):
         for name, child in value.items():
+            # Names from the configuration were checked when it loaded; these come from
+            # an object in the call's own fields (a vendor's keys).
+            if not XML_NAME.match(name):
+                raise SinkError(
+                    f"{str(name)[:40]!r} (a key of the call's data) cannot be an XML element name",
+                    retryable=False,
+                )
             for item in child if isinstance(child, list) else [child]:
                 _fill(ElementTree.SubElement(parent, name), item)
     else:
-        parent.text = _scalar_text(value)
+        parent.text = _NOT_XML.sub("\ufffd", _scalar_text(value))

@@ -16,6 +16,7 @@ and ``utc_date:FORMAT`` (strftime, in the sink's time zone or UTC), ``iso``, ``u
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -190,28 +191,28 @@ def _eight(value: Any, _: str, __: Env) -> str | None:
 
 
 def _moment(value: Any, env: Env) -> datetime | None:
+    """The value as an aware time in the sink's zone; SinkError when it is none, or one
+    that zone cannot show (a timestamp of 1e300, the year 1 moved back a day)."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value, UTC)
-    else:
-        try:
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, UTC)
+        else:
             moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise SinkError(
-                f"{str(value)[:40]!r} is not a date and time", retryable=False
-            ) from None
-    # A vendor time without an offset is taken to be in the sink's time zone.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=env.zone)
+        # A vendor time without an offset is taken to be in the sink's time zone.
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=env.zone)
+        return moment.astimezone(env.zone)
+    except (ValueError, OverflowError, OSError):
+        raise SinkError(f"{str(value)[:40]!r} is not a date and time", retryable=False) from None
 
 
 def _date(value: Any, fmt: str, env: Env) -> str | None:
     moment = _moment(value, env)
-    return (
-        None if moment is None else moment.astimezone(env.zone).strftime(fmt or DEFAULT_DATE_FORMAT)
-    )
+    return None if moment is None else moment.strftime(fmt or DEFAULT_DATE_FORMAT)
 
 
 def _utc_date(value: Any, fmt: str, env: Env) -> str | None:
@@ -220,7 +221,7 @@ def _utc_date(value: Any, fmt: str, env: Env) -> str | None:
 
 def _iso(value: Any, _: str, env: Env) -> str | None:
     moment = _moment(value, env)
-    return None if moment is None else moment.astimezone(env.zone).isoformat(timespec="seconds")
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 def _unix(value: Any, _: str, env: Env) -> int | None:
@@ -254,6 +255,8 @@ def _number(value: Any, _: str, __: Env) -> int | float | None:
     if not _NUMBER.fullmatch(text):
         raise SinkError(f"{str(value)[:40]!r} is not a number", retryable=False)
     number = float(text)
+    if not math.isfinite(number):  # "1e400": JSON has no number for it
+        raise SinkError(f"{str(value)[:40]!r} is too large a number", retryable=False)
     return int(number) if number.is_integer() and "e" not in text.lower() else number
 
 

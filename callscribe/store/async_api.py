@@ -4,7 +4,9 @@ erasure code, use), plus readiness and one-node-at-a-time work.
 
 Two stores provide it: :class:`~callscribe.store.async_store.AsyncStore` (SQLite on one
 thread) and :class:`~callscribe.store.postgres.PostgresStore` (psycopg's async pool).
-Each method keeps the contract documented on the :class:`Store` protocol.
+Each method keeps the contract documented on the :class:`Store` protocol; ``ingest``
+may commit several events in one transaction (SQLite's group commit), but returns only
+once its own event is committed.
 """
 
 from __future__ import annotations

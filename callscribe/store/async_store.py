@@ -43,6 +43,9 @@ from callscribe.store.base import (
 
 P = ParamSpec("P")
 T = TypeVar("T")
+IngestMany = Callable[
+    [Sequence[tuple[CallEvent, Sequence[str] | None]]], Sequence[Ingested | Exception]
+]
 
 
 class AsyncStore:
@@ -52,6 +55,11 @@ class AsyncStore:
     def __init__(self, store: Store, *, _executor: ThreadPoolExecutor | None = None) -> None:
         self.store = store
         self._executor = _executor or _single_thread()
+        # Group commit: ingests that arrive while the store thread syncs the last batch to
+        # disk go into the next one, one transaction and one sync for all of them.
+        self._ingest_many: IngestMany | None = getattr(store, "ingest_many", None)
+        self._batch: list[tuple[CallEvent, Sequence[str] | None, asyncio.Future[Ingested]]] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, factory: Callable[[], Store]) -> AsyncStore:
@@ -71,7 +79,31 @@ class AsyncStore:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
-        return await self.run(self.store.ingest, event, sinks)
+        """Returns once the event is committed: alone, or with the others that came
+        meanwhile, in one transaction (a store without ``ingest_many``: alone)."""
+        if self._ingest_many is None:
+            return await self.run(self.store.ingest, event, sinks)
+        stored: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        self._batch.append((event, sinks, stored))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(self._ingest_many))
+        # Shielded: a caller that stops waiting leaves the batch to finish for the others.
+        return await asyncio.shield(stored)
+
+    async def _flush(self, ingest_many: IngestMany) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+            try:
+                results = await self.run(ingest_many, [(event, sinks) for event, sinks, _ in batch])
+            except Exception as exc:  # the transaction itself failed: none is stored
+                results = [exc] * len(batch)
+            for (_, _, stored), result in zip(batch, results, strict=True):
+                if stored.done():
+                    continue
+                if isinstance(result, Exception):
+                    stored.set_exception(result)
+                else:
+                    stored.set_result(result)
 
     async def add_call_part(self, part: CallPart) -> CallParts | None:
         return await self.run(self.store.add_call_part, part)

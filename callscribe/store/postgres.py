@@ -7,6 +7,10 @@ transaction (READ COMMITTED), retried as a whole over a lost connection; the one
 nodes can race are explained in :mod:`pg_jobs`.  Ingest and the parts of a call take a
 transaction-level advisory lock on (source, external_id), so a part cannot slip in
 beside an ingest that is deleting the call's parts.
+
+Ingest stays one transaction per event (no ``ingest_many``, no group commit as SQLite's
+:class:`~callscribe.store.async_store.AsyncStore` does): webhooks that arrive together
+commit side by side on the pool's connections, and the server groups their WAL flushes.
 """
 
 from __future__ import annotations

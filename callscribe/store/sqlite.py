@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from callscribe import faults
 from callscribe.domain import CallEvent, CallPart, CallState, Recording, Transcript
 from callscribe.errors import StoreError
 from callscribe.store import sqlite_jobs as q
@@ -84,16 +85,34 @@ class SqliteStore(SqliteErasure):
 
     def ingest(self, event: CallEvent, sinks: Sequence[str] | None = None) -> Ingested:
         event_to_json(event)  # a bad event fails here, before any write
-        state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
         with self._write() as (conn, now):
-            call_id = insert_call(conn, event, state, now)
-            if call_id is None:
-                return Ingested(call_id=known_call(conn, event), created=False)
-            if event.recordings:
-                q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
-            elif sinks is not None:
-                q.queue_deliveries(conn, call_id, sinks, now)
-            return Ingested(call_id=call_id, created=True)
+            return _insert_event(conn, now, event, sinks)
+
+    def ingest_many(
+        self, items: Sequence[tuple[CallEvent, Sequence[str] | None]]
+    ) -> list[Ingested | Exception]:
+        """:meth:`ingest` for several events in one transaction, so one sync to disk
+        commits them all (group commit: the daemon's webhooks under load).  Each event is
+        stored or refused on its own (a savepoint each): the result at its place is its
+        :class:`Ingested`, or the error that refused it.  Raises, storing none, only when
+        the transaction itself cannot commit."""
+        results: list[Ingested | Exception] = []
+        with self._write() as (conn, now):
+            for event, sinks in items:
+                try:
+                    event_to_json(event)
+                except (ValueError, TypeError) as exc:
+                    results.append(exc)
+                    continue
+                conn.execute("SAVEPOINT event")
+                try:
+                    results.append(_insert_event(conn, now, event, sinks))
+                except (sqlite3.Error, ValueError) as exc:  # ValueError: text SQLite refused
+                    conn.execute("ROLLBACK TO event")
+                    failed = isinstance(exc, sqlite3.Error)
+                    results.append(StoreError(f"{self.path}: {exc}") if failed else exc)
+                conn.execute("RELEASE event")
+        return results
 
     def add_call_part(self, part: CallPart) -> CallParts | None:
         data = json.dumps(dict(part.data), ensure_ascii=False, sort_keys=True)
@@ -238,6 +257,7 @@ class SqliteStore(SqliteErasure):
                 self._conn.execute("BEGIN IMMEDIATE")
                 # Read the clock once we hold the write lock, so times follow commit order.
                 yield self._conn, format_time(self._clock())
+                faults.reach("store.commit")
                 self._conn.execute("COMMIT")
             except BaseException as exc:
                 if self._conn.in_transaction:
@@ -253,6 +273,21 @@ class SqliteStore(SqliteErasure):
         conn.execute(
             "UPDATE calls SET state = ?, updated_at = ? WHERE id = ?", (state.value, now, call_id)
         )
+
+
+def _insert_event(
+    conn: sqlite3.Connection, now: str, event: CallEvent, sinks: Sequence[str] | None
+) -> Ingested:
+    """The writes of one :meth:`SqliteStore.ingest`, inside the caller's transaction."""
+    state = CallState.RECEIVED if event.recordings else CallState.NO_RECORDING
+    call_id = insert_call(conn, event, state, now)
+    if call_id is None:
+        return Ingested(call_id=known_call(conn, event), created=False)
+    if event.recordings:
+        q.enqueue(conn, JobKind.FETCH, call_id, None, now=now)
+    elif sinks is not None:
+        q.queue_deliveries(conn, call_id, sinks, now)
+    return Ingested(call_id=call_id, created=True)
 
 
 def _configure(conn: sqlite3.Connection, path: Path) -> None:

@@ -54,6 +54,9 @@ ALLOWED: dict[Container, tuple[frozenset[str], frozenset[str]]] = {
 # µ-law, GSM 6.10 (Asterisk's "wav49").  0xFFFE (extensible) is resolved to its sub-format.
 _WAV_TAGS = frozenset({0x0001, 0x0003, 0x0006, 0x0007, 0x0031})
 _WAV_EXTENSIBLE = 0xFFFE
+# Sample sizes in bits of PCM (1..32: 12- or 20-bit samples sit in 16- or 24-bit blocks) and
+# IEEE float; each channel's sample takes whole bytes of the block.
+_SAMPLE_BITS = {0x0001: range(1, 33), 0x0003: (32, 64)}
 _WAV_TAG_NAMES = {
     0x0002: "Microsoft ADPCM",
     0x0011: "IMA ADPCM",
@@ -122,7 +125,7 @@ def sniff(head: bytes, source: str) -> Sniffed:
 
 
 def _wav_header(head: bytes, source: str) -> WavHeader:
-    fmt: tuple[int, int, int, int] | None = None
+    fmt: tuple[int, int, int, int, int, int] | None = None
     data = None
     offset = 12
     while offset + 8 <= len(head) and data is None:
@@ -130,16 +133,16 @@ def _wav_header(head: bytes, source: str) -> WavHeader:
         (size,) = struct.unpack_from("<I", head, offset + 4)
         body = head[offset + 8 : offset + 8 + size]
         if chunk_id == b"fmt " and len(body) >= 16:
-            tag, channels, rate, byte_rate = struct.unpack_from("<HHII", body)
+            tag, channels, rate, byte_rate, block, bits = struct.unpack_from("<HHIIHH", body)
             if tag == _WAV_EXTENSIBLE and len(body) >= 26:
                 (tag,) = struct.unpack_from("<H", body, 24)  # first bytes of SubFormat GUID
-            fmt = (tag, channels, rate, byte_rate)
+            fmt = (tag, channels, rate, byte_rate, block, bits)
         elif chunk_id == b"data":
             data = (offset + 8, size)
         offset += 8 + size + (size & 1)  # chunks are padded to an even length
     if fmt is None:
         raise AudioError(source, "is a WAV file without a readable format (fmt) chunk")
-    tag, channels, rate, byte_rate = fmt
+    tag, channels, rate, byte_rate, block, bits = fmt
     if tag not in _WAV_TAGS:
         name = _WAV_TAG_NAMES.get(tag, f"format 0x{tag:04X}")
         # Said out loud because an admin may ask why a file every player opens is refused.
@@ -152,6 +155,16 @@ def _wav_header(head: bytes, source: str) -> WavHeader:
     if channels == 0 or rate == 0 or byte_rate == 0:
         raise AudioError(
             source, "is a WAV file whose header declares zero channels, sample rate or byte rate"
+        )
+    if tag in _SAMPLE_BITS and (
+        bits not in _SAMPLE_BITS[tag] or block != channels * ((bits + 7) // 8)
+    ):
+        # libsndfile believes the sample size and ignores the block size, so a header
+        # that contradicts itself decodes the samples as noise of another length.
+        raise AudioError(
+            source,
+            f"is a WAV file whose header contradicts itself: {channels} channel(s) of {bits}-bit "
+            f"samples, in blocks of {block} bytes",
         )
     return WavHeader(channels, rate, byte_rate, data)
 
@@ -280,6 +293,14 @@ def _human_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+# What libsndfile says that is not true of a file callscribe opened itself: its MP3 reader
+# answers a stream with no readable frame as if the file were missing.
+_MISLEADING = {
+    "File does not exist or is not a regular file (possibly a pipe?).": "no frame could be read",
+}
+
+
 def libsndfile_message(exc: Exception) -> str:
     """libsndfile's own words, without soundfile's "Error opening <object ...>:" prefix."""
-    return str(getattr(exc, "error_string", None) or exc).strip()
+    text = str(getattr(exc, "error_string", None) or exc).strip()
+    return _MISLEADING.get(text, text)

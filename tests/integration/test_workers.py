@@ -109,3 +109,24 @@ async def test_the_worker_is_busy_only_while_it_holds_jobs(store: AsyncStore) ->
     await asyncio.wait_for(subject.run(stopping), 30)
     assert seen == [True]
     assert not subject.busy
+
+
+async def test_a_handler_that_raises_costs_its_jobs_not_the_worker(store: AsyncStore) -> None:
+    """A connector bug (an exception that is no CallscribeError) must not stop the stage:
+    the worker goes on to the next job, and the failed one waits for its lease."""
+    stopping, seen = asyncio.Event(), []
+
+    async def handler(jobs: Sequence[Job]) -> None:
+        seen.append(jobs[0].call_id)
+        if len(seen) == 1:
+            raise RuntimeError("a connector bug")
+        stopping.set()
+
+    first = await store.ingest(event(1))
+    second = await store.ingest(event(2))
+    lone = Worker(
+        store, JobKind.FETCH, handler, doorbell=Doorbell(), lease_seconds=60, heartbeat_seconds=30
+    )
+    await asyncio.wait_for(lone.run(stopping), 30)
+    assert seen == [first.call_id, second.call_id]
+    assert await store.claim([JobKind.FETCH], "other", 60) == []  # still leased, not lost

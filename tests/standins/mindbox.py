@@ -14,6 +14,22 @@ from tests.standins.http_api import ApiServer, Received
 PATH = "/v3/operations/async"
 
 
+def sink_config(name: str, url: str, secret_key: str, endpoint: str = "Example.Website") -> str:
+    """The ``[sinks.<name>]`` block of an http sink that posts each call to this stand-in
+    as CallTouchStatic (Mindbox's secret key as the sink's secret)."""
+    return (
+        f'[sinks.{name}]\ntype = "http"\nurl = "{url}{PATH}"\n'
+        f'query.endpointId = "{endpoint}"\nquery.operation = "CallTouchStatic"\n'
+        f'secrets.key = "{secret_key}"\n'
+        """headers.Content-Type = "application/json; charset=utf-8"
+headers.Accept = "application/json"
+headers.Authorization = 'Mindbox secretKey="{secrets.key}"'
+body.customer.mobilePhone = "{call.client_number|phone_e164}"
+body.customerAction.customFields.callId = "{call.external_id}"
+"""
+    )
+
+
 class MindboxServer(ApiServer):
     def __init__(self, secret_key: str, endpoint: str) -> None:
         self.secret_key = secret_key

@@ -360,6 +360,15 @@ def test_unusable_layout_is_refused(data: bytes, expected: str) -> None:
     assert expected in decode_error(data)
 
 
+@pytest.mark.parametrize(("bits", "block"), [(7, 4), (16, 3), (0, 4), (40, 10)])
+def test_a_wav_header_that_contradicts_itself_is_refused(bits: int, block: int) -> None:
+    """Found by the hostile corpus: libsndfile reads 7-bit samples of a file whose blocks
+    are 16-bit stereo as 8-bit, twice as much noise as the file holds."""
+    data = bytearray(encode(two_tones(8000), 8000, "WAV"))
+    struct.pack_into("<HH", data, 32, block, bits)  # fmt's block align and bits per sample
+    assert "header contradicts itself" in decode_error(bytes(data))
+
+
 def test_too_long_is_refused_from_the_header() -> None:
     data = encode(two_tones(8000), 8000, "OGG", "VORBIS")
     reason = decode_error(data, limits=AudioLimits(max_duration_seconds=2.0))

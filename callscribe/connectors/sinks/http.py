@@ -120,6 +120,12 @@ def _headers(
             raise SinkError(
                 f"headers.{name}: the value has a line break or control character", retryable=False
             )
+        if not text.isascii():  # a name in Cyrillic, say: HTTP sends header values as ASCII
+            raise SinkError(
+                f"headers.{name}: the value has characters other than ASCII, which a header "
+                "cannot carry; put it in the body or the query instead",
+                retryable=False,
+            )
         headers.pop(written.get(name.lower(), name), None)  # the configuration's spelling wins
         headers[name] = text
     return tuple(headers.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+import httpx
 from pydantic import Field, PlainSerializer, PlainValidator, model_validator
 
 from callscribe.config.base import ConfigModel, SecretValue, TimeZone
@@ -37,6 +38,12 @@ def _url(value: Any) -> Template:
             "must start with http:// or https:// and a host written out, followed by / or ? "
             "before any {placeholder}"
         )
+    # Placeholders are URL-encoded when rendered; the text around them must be a URL as
+    # written (no spaces or control characters), or every delivery would fail on it.
+    try:
+        httpx.URL("".join(p if isinstance(p, str) else "x" for p in template.pieces))
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
     return template
 
 

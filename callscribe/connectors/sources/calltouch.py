@@ -183,8 +183,8 @@ def call_event(
     """
     started = v.moment(record.get("date"), zone)
     answered = v.flag(record.get("successful")) is not False
-    waiting = v.number(record.get("waitingConnect")) or 0.0
-    duration = v.number(record.get("duration"))
+    waiting = v.seconds(record.get("waitingConnect")) or 0.0
+    duration = v.seconds(record.get("duration"))
     ended = started + timedelta(seconds=duration) if started and duration is not None else None
     return CallEvent(
         source=source,

@@ -25,6 +25,7 @@ _NAME = re.compile(
 # FreePBX's "s" (any DID) hold no digit and mean "not known", not a mistake.
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
 _DIGIT = re.compile(r"[0-9]")
+_YEARS = range(1970, 2200)
 
 FORM = "<kind>-<dialled>-<caller>-YYYYMMDD-HHMMSS-<uniqueid>"
 
@@ -113,6 +114,8 @@ def _time(date: str, time: str, zone: tzinfo | None) -> datetime | None:
             int(time[4:]),
         )
     except ValueError:
+        return None
+    if local.year not in _YEARS:  # a typo or junk; and near year 1 or 9999 zones overflow
         return None
     # astimezone() on a naive time reads it in this machine's zone, DST included.
     return local.replace(tzinfo=zone) if zone is not None else local.astimezone()

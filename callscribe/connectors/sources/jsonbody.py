@@ -24,8 +24,8 @@ def _reject_constant(name: str) -> Any:
 
 def parse_object(body: bytes | str, what: str = "body") -> dict[str, Any]:
     """The JSON object ``body`` holds; ``SourceError(400)`` saying why when it is none
-    (not JSON, not an object, a key given twice, NaN or Infinity).  ``what`` names it
-    in the message ("body", "the file")."""
+    (not JSON, not an object, a key given twice, NaN or Infinity, half a UTF-16 pair).
+    ``what`` names it in the message ("body", "the file")."""
     if not body.strip():
         raise SourceError(f"empty {what}: expected a JSON object", status=400)
     try:
@@ -35,4 +35,11 @@ def parse_object(body: bytes | str, what: str = "body") -> dict[str, Any]:
         raise SourceError(f"{what} is not JSON: {reason}", status=400) from None
     if not isinstance(data, dict):
         raise SourceError(f"{what} must be a JSON object", status=400)
+    try:
+        # Half of a UTF-16 pair (an escape such as "\ud800", or its bytes, which json
+        # decodes with "surrogatepass") is no character: it could be neither stored nor
+        # sent on as UTF-8, so it is refused here rather than by the database.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise SourceError(f"{what} holds half of a UTF-16 pair, which is no character") from None
     return data

@@ -24,7 +24,7 @@ from datetime import timedelta, tzinfo
 from typing import Any
 
 from callscribe.connectors.sources.jsonbody import parse_object
-from callscribe.connectors.sources.values import moment, number, text
+from callscribe.connectors.sources.values import moment, seconds, text
 from callscribe.domain import CallEvent, Direction, RecordingRef
 from callscribe.errors import SourceError
 
@@ -172,8 +172,8 @@ def call_event(
     """The call the notification fields (of one or several notifications, merged) say."""
     direction = _DIRECTIONS.get((text(fields.get("direction")) or "").lower(), Direction.UNKNOWN)
     ended = moment(fields.get("finish_time"), zone)
-    talk = number(fields.get("talk_time_duration"))
-    answered = ended - timedelta(seconds=talk) if ended and talk and talk > 0 else None
+    talk = seconds(fields.get("talk_time_duration"))
+    answered = ended - timedelta(seconds=talk) if ended and talk else None
     return CallEvent(
         source=source,
         external_id=external_id,

@@ -8,6 +8,10 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 _TEXT_LIMIT = 1000
+# Outside these a time or a duration is a typo or an attack, not a call: read as unknown,
+# which also keeps the arithmetic done on them (start + duration) inside datetime's range.
+_YEARS = range(1970, 2200)
+MAX_CALL_SECONDS = 7 * 24 * 3600.0
 # Without an offset, in the vendor's zone: UIS's "2026-11-20 10:00:00", Calltouch's
 # "20/11/2026 10:00:00", and the dotted Russian form.
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S")
@@ -38,6 +42,12 @@ def number(value: Any) -> float | None:
         return None
 
 
+def seconds(value: Any) -> float | None:
+    """A duration in seconds, from 0 to a week; None for anything else."""
+    found = number(value)
+    return found if found is not None and 0.0 <= found <= MAX_CALL_SECONDS else None
+
+
 def flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -62,7 +72,7 @@ def moment(value: Any, zone: tzinfo) -> datetime | None:
     else:
         return datetime.fromtimestamp(stamp, zone) if 1e9 < stamp < 1e11 else None
     parsed = _parse_time(shown)
-    if parsed is None:
+    if parsed is None or parsed.year not in _YEARS:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 

@@ -208,7 +208,7 @@ def cdr_rows(
     if size > CDR_TAIL_BYTES:
         tail = tail[tail.find(b"\n") + 1 :]  # the first line read is cut
     rows = []
-    for values in csv.reader(io.StringIO(tail.decode("utf-8", "replace"))):
+    for values in _csv_lines(tail.decode("utf-8", "replace")):
         if len(values) < len(columns):
             continue
         row = dict(zip(columns, values, strict=False))
@@ -216,6 +216,17 @@ def cdr_rows(
         if ended is not None and since <= ended.timestamp() <= until:
             rows.append(row)
     return rows
+
+
+def _csv_lines(text: str) -> Iterator[list[str]]:
+    """Each line's CSV values; a line that is no CSV (a quote never closed, a field over
+    csv's size limit) is skipped alone instead of ending the read (cdr_csv writes one
+    call per line)."""
+    for line in io.StringIO(text):
+        try:
+            yield next(csv.reader([line]), [])
+        except csv.Error:
+            continue
 
 
 def cdr_time(value: str, zone: tzinfo) -> datetime | None:

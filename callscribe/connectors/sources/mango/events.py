@@ -22,6 +22,8 @@ from callscribe.domain import CallEvent, Direction, RecordingRef
 
 RECORDING_SCHEME = "mango:"  # RecordingRef.location: a recording id, not a URL
 _DIRECTIONS = {0: Direction.INTERNAL, 1: Direction.INBOUND, 2: Direction.OUTBOUND}
+# Past this (the year 5138) a number is no time at all, and reading it as one overflows.
+_LAST_STAMP = 10**11
 
 
 def _stamp(value: Any) -> int | None:
@@ -30,7 +32,7 @@ def _stamp(value: Any) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _LAST_STAMP:
         raise ValueError("expected a Unix timestamp")
     return value or None
 
