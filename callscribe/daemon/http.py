@@ -301,7 +301,9 @@ async def serve(
             await server.serve(sockets)
         except SystemExit:
             # uvicorn exits the process when it cannot bind; the daemon decides that.
-            raise OSError("the reason is logged just above") from None
+            raise OSError(
+                f"cannot listen on {host}:{port} (the reason is logged just above)"
+            ) from None
 
     task = asyncio.create_task(run(), name="http-server")
     try:

@@ -344,8 +344,8 @@ async def _listening(server: asyncio.Task[None], bound: asyncio.Event, listen: s
         server.result()
     except OSError as exc:
         raise ConfigError(
-            f"[daemon] listen = {listen!r}: cannot listen there ({exc}); is another "
-            "program, or another callscribe, using that port?"
+            f"[daemon] listen = {listen!r}: {exc}; is another program, or another "
+            "callscribe, using that port?"
         ) from exc
     raise ConfigError(f"[daemon] listen = {listen!r}: the webhook server ended before listening")
 
